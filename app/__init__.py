@@ -1,0 +1,1 @@
+"""Aurum external-data control plane."""

@@ -1,0 +1,5 @@
+"""`python -m app` is the `aurum` command."""
+
+from app.cli.main import cli
+
+cli()

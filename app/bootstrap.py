@@ -1,0 +1,119 @@
+"""Everything that must hold before the app serves: dependencies found (or the embedded ones
+started), reachable, and the schema migrated. Failures become `StartupError`, which the CLI
+prints as one line naming the setting to fix, with exit code 1."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import psycopg
+import redis as redis_sync
+
+from app.db import migrate
+from app.db.engine import libpq_url
+from app.embedded.postgres import start_embedded_postgres
+from app.embedded.redis import start_embedded_redis
+from app.settings import Settings, settings_env_name
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A condition that stops the service at start; the message is for an operator."""
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """Where the service's dependencies are, once resolved."""
+
+    database_url: str
+    redis_url: str
+    kafka_bootstrap_servers: str | None
+    embedded: frozenset[str]
+
+
+def redact(url: str) -> str:
+    """A URL safe to print: the password is never shown."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    try:
+        return start_embedded_postgres(settings.data_dir / "postgres")
+    except Exception as exc:
+        raise StartupError(
+            f"{settings_env_name('database_url')} is not set and the embedded PostgreSQL could "
+            f"not start ({exc}); set {settings_env_name('database_url')} to a reachable server"
+        ) from exc
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    try:
+        return start_embedded_redis(settings.data_dir / "redis", port=settings.embedded_redis_port)
+    except Exception as exc:
+        raise StartupError(
+            f"{settings_env_name('redis_url')} is not set and the embedded Redis could not "
+            f"start ({exc})"
+        ) from exc
+
+
+def check_database(url: str) -> None:
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StartupError(
+            f"cannot connect to PostgreSQL at {settings_env_name('database_url')}="
+            f"{redact(url)}: {reason}"
+        ) from exc
+
+
+def check_redis(url: str) -> None:
+    try:
+        client = redis_sync.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        client.ping()
+        client.close()
+    except redis_sync.RedisError as exc:
+        raise StartupError(
+            f"cannot connect to Redis at {settings_env_name('redis_url')}={redact(url)}: {exc}"
+        ) from exc
+
+
+def prepare(settings: Settings, *, migrate_schema: bool | None = None) -> Dependencies:
+    """Resolve, check and migrate; returns where everything is."""
+    database_url = resolve_database_url(settings)
+    check_database(database_url)
+    redis_url = resolve_redis_url(settings)
+    check_redis(redis_url)
+    if settings.migrate_on_start if migrate_schema is None else migrate_schema:
+        try:
+            migrate.upgrade(database_url)
+        except Exception as exc:
+            raise StartupError(f"database migration failed: {exc}") from exc
+    embedded = frozenset(
+        name
+        for name, is_embedded in (
+            ("postgres", settings.embedded_database),
+            ("redis", settings.embedded_redis),
+        )
+        if is_embedded
+    )
+    for name in sorted(embedded):
+        log.info("using the embedded %s under %s", name, settings.data_dir, extra={"dep": name})
+    return Dependencies(
+        database_url=database_url,
+        redis_url=redis_url,
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        embedded=embedded,
+    )

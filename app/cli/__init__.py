@@ -1,0 +1,1 @@
+"""The `aurum` operator command line."""

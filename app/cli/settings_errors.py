@@ -1,0 +1,22 @@
+"""Turn a settings ValidationError into one line an operator can act on."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from app.settings import settings_env_name
+
+# Values of these settings may hold credentials: never echo them back.
+_SECRET_FIELDS = {"database_url", "redis_url"}
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item.get("loc") else "?"
+        message = item.get("msg", "is invalid").removeprefix("Value error, ")
+        shown = ""
+        if field not in _SECRET_FIELDS and "input" in item and isinstance(item["input"], str):
+            shown = f" (got {item['input']!r})"
+        problems.append(f"{settings_env_name(field)}: {message}{shown}")
+    return "invalid setting " + "; ".join(problems)

@@ -1,0 +1,27 @@
+"""Every table the service owns. Importing this package registers them all on the metadata."""
+
+from app.db.models.audit import AuditLog
+from app.db.models.auth import ApiKey
+from app.db.models.catalog import Dataset, Provider
+from app.db.models.flags import RuntimeFlag, RuntimeFlagHistory
+from app.db.models.ingest import DeadLetter, IngestCheckpoint
+from app.db.models.observations import Observation
+from app.db.models.outbox import OutboxMessage
+from app.db.models.quality import ValidationResult
+from app.db.models.runs import JobRun, RunStatus
+
+__all__ = [
+    "ApiKey",
+    "AuditLog",
+    "Dataset",
+    "DeadLetter",
+    "IngestCheckpoint",
+    "JobRun",
+    "Observation",
+    "OutboxMessage",
+    "Provider",
+    "RunStatus",
+    "RuntimeFlag",
+    "RuntimeFlagHistory",
+    "ValidationResult",
+]

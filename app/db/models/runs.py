@@ -1,0 +1,48 @@
+"""Job run records: every scheduled, manual or backfill run of a job."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from app.db.columns import created_at_column, jsonb_column, timestamp_column
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+class JobRun(SQLModel, table=True):
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        Index(None, "job_id", "created_at"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    job_id: str = Field(max_length=128)
+    provider: str | None = Field(default=None, max_length=32, index=True)
+    trigger: str = Field(max_length=16)  # scheduled | manual | backfill
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=jsonb_column("parameters"))
+    status: str = Field(default=RunStatus.QUEUED, max_length=16)
+    rows_new: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    rows_changed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    rows_rejected: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    requests_used: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    error_summary: str | None = Field(default=None, max_length=4096)
+    replica_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime | None = Field(default=None, sa_column=created_at_column())
+    started_at: datetime | None = Field(default=None, sa_column=timestamp_column("started_at"))
+    finished_at: datetime | None = Field(default=None, sa_column=timestamp_column("finished_at"))
+    heartbeat_at: datetime | None = Field(default=None, sa_column=timestamp_column("heartbeat_at"))
+    duration_ms: int | None = None

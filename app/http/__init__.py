@@ -1,0 +1,1 @@
+"""The HTTP edge: ASGI middleware and the one error body."""

@@ -1,0 +1,118 @@
+"""One JSON error body for every 4xx/5xx:
+`{"error": "<code>", "message": "...", "request_id": "...", "details": ...}`."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import AurumError
+from app.observability.context import current_request_id
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_body(
+    status: int, message: str, *, code: str | None = None, details: Any = None
+) -> dict[str, Any]:
+    return {
+        "error": code or _CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_")),
+        "message": message,
+        "request_id": current_request_id(),
+        "details": jsonable_encoder(details),
+    }
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = error_body(status, message, code=code, details=details)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in loc if part not in ("body",)] or ["body"]
+    return ".".join(parts)
+
+
+def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """A sentence naming each bad field, and a compact list for `details`."""
+    details = []
+    sentences = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            position = loc[-1] if loc and isinstance(loc[-1], int) else None
+            where = f" at character {position}" if position is not None else ""
+            reason = err.get("ctx", {}).get("error", "invalid JSON")
+            sentences.append(f"the request body is not valid JSON{where}: {reason}")
+            details.append({"field": "body", "message": "invalid JSON", "position": position})
+            continue
+        field = _field_name(loc[1:] if loc and loc[0] in ("query", "path", "header") else loc)
+        where = f"{loc[0]} parameter " if loc and loc[0] in ("query", "path", "header") else ""
+        msg = err.get("msg", "is invalid")
+        sentences.append(f"{where}'{field}': {msg}")
+        details.append({"field": field, "location": loc[0] if loc else None, "message": msg})
+    return "Invalid request: " + "; ".join(sentences), details
+
+
+async def _aurum_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AurumError)
+    if exc.status_code >= 500:
+        log.error("%s: %s", exc.code, exc.message)
+    return error_response(
+        exc.status_code, exc.message, code=exc.code, details=exc.details, headers=exc.headers
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status == 404 and exc.detail in (None, "Not Found"):
+        message = f"No route {request.method} {request.url.path}; see /docs for the API."
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
+    return error_response(status, message, headers=getattr(exc, "headers", None))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    message, details = describe_validation_errors(list(exc.errors()))
+    return error_response(422, message, details=details)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AurumError, _aurum_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

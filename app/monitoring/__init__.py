@@ -1,0 +1,1 @@
+"""Health, readiness, SLA and metric definitions."""

@@ -1,0 +1,79 @@
+"""Readiness: can this replica serve? Each dependency is checked concurrently, with its own
+timeout, and reported with its latency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from app.monitoring.metrics import DEPENDENCY_CHECK_SECONDS, DEPENDENCY_UP
+from app.resources import Resources
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str  # up | down | off
+    latency_ms: float | None = None
+    error: str | None = None
+    embedded: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if key != "name"}
+
+
+async def _timed(
+    name: str, probe: Callable[[], Awaitable[Any]], limit_s: float, embedded: bool
+) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe(), timeout=limit_s)
+    except TimeoutError:
+        result = CheckResult(name, "down", None, f"no answer within {limit_s:g}s", embedded)
+    except Exception as exc:  # any failure of a dependency means "down", with its reason
+        result = CheckResult(name, "down", None, _reason(exc), embedded)
+    else:
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        result = CheckResult(name, "up", latency, None, embedded)
+    DEPENDENCY_UP.labels(name).set(1 if result.status == "up" else 0)
+    if result.latency_ms is not None:
+        DEPENDENCY_CHECK_SECONDS.labels(name).set(result.latency_ms / 1000)
+    return result
+
+
+def _reason(exc: BaseException) -> str:
+    text_ = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text_}"[:300] if text_ else type(exc).__name__
+
+
+async def check_dependencies(resources: Resources) -> list[CheckResult]:
+    timeout = resources.settings.ready_check_timeout_seconds
+    embedded = resources.dependencies.embedded
+
+    async def postgres() -> None:
+        async with resources.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def redis() -> None:
+        await resources.redis.ping()
+
+    checks = [
+        _timed("postgres", postgres, timeout, "postgres" in embedded),
+        _timed("redis", redis, timeout, "redis" in embedded),
+    ]
+    kafka_admin = resources.kafka_admin
+    if kafka_admin is not None:
+
+        async def kafka() -> None:
+            await asyncio.to_thread(kafka_admin.list_topics, timeout=timeout)
+
+        checks.append(_timed("kafka", kafka, timeout, False))
+    results = list(await asyncio.gather(*checks))
+    if kafka_admin is None:
+        results.append(CheckResult("kafka", "off", error="AURUM_KAFKA_BOOTSTRAP_SERVERS not set"))
+    return results

@@ -1,0 +1,26 @@
+"""The clients one process holds, built in the lifespan and closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
+
+    from app.bootstrap import Dependencies
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    dependencies: Dependencies
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    kafka_admin: AdminClient | None

@@ -1,0 +1,1 @@
+"""The thin HTTP layer: each module translates HTTP to a service call and back."""

@@ -1,0 +1,143 @@
+"""`aurum serve` as an operator runs it: embedded default, clean stop, data kept, and one-line
+errors (exit code 1, no stack trace) when a setting or the database is wrong."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis as redis_sync
+
+from app.embedded.ports import free_port, port_open
+
+
+def _clean_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AURUM_")}
+    env.update(overrides)
+    return env
+
+
+def _run_serve(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_unreachable_database_is_one_line_naming_the_setting() -> None:
+    url = f"postgresql://aurum:s3cret-pw@127.0.0.1:{free_port()}/aurum"
+    result = _run_serve(_clean_env(AURUM_DATABASE_URL=url, AURUM_PORT=str(free_port())))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("aurum: error:")
+    assert "AURUM_DATABASE_URL" in lines[0]
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_setting_stops_the_service_naming_it() -> None:
+    result = _run_serve(_clean_env(AURUM_PORT="eighty"))
+    assert result.returncode == 1
+    assert "AURUM_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_command_upgrades_the_given_database(database_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"],
+        env=_clean_env(AURUM_DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "head" in result.stdout
+
+
+class _Service:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.redis_port = free_port()
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        env = _clean_env(
+            AURUM_DATA_DIR=str(self.data_dir),
+            AURUM_PORT=str(self.port),
+            AURUM_EMBEDDED_REDIS_PORT=str(self.redis_port),
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stdout.read()  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise AssertionError("service did not become ready")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig: int) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[_Service]:
+    svc = _Service(tmp_path / "data")
+    yield svc
+    if svc.process is not None and svc.process.poll() is None:
+        svc.process.kill()
+
+
+def _pg(data_dir: Path) -> psycopg.Connection:
+    return psycopg.connect(f"postgresql://postgres@/aurum?host={data_dir / 'postgres'}")
+
+
+def test_embedded_default_serves_stops_cleanly_and_keeps_data(service: _Service) -> None:
+    service.start()
+    ready = httpx.get(f"{service.url}/ready").json()
+    assert ready["checks"]["postgres"] == {**ready["checks"]["postgres"], "embedded": True}
+    assert ready["checks"]["redis"]["embedded"] is True
+    with _pg(service.data_dir) as conn:
+        conn.execute(
+            "INSERT INTO audit_log (principal, role, action, target) "
+            "VALUES ('test', 'admin', 'marker', 'restart-survivor')"
+        )
+    redis_sync.Redis(port=service.redis_port).set("aurum:test:marker", "kept")
+
+    assert service.stop(signal.SIGINT) == 0  # Ctrl-C
+    assert not (service.data_dir / "postgres" / "postmaster.pid").exists()
+    assert not port_open("127.0.0.1", service.redis_port)
+
+    service.start()  # the next `make run` reuses the data
+    with _pg(service.data_dir) as conn:
+        row = conn.execute("SELECT count(*) FROM audit_log WHERE target = 'restart-survivor'")
+        assert row.fetchone() == (1,)
+    assert redis_sync.Redis(port=service.redis_port).get("aurum:test:marker") == b"kept"
+    assert service.stop(signal.SIGTERM) == 0  # what Kubernetes sends

@@ -1,0 +1,63 @@
+"""Suite-wide fixtures: real PostgreSQL (migrated), Redis and a Kafka-protocol broker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.db import migrate
+from app.settings import Environment, LogFormat, Settings
+from tests.support.apps import client_for
+from tests.support.services import kafka_broker, postgres_database, redis_server
+
+
+@pytest.fixture(scope="session")
+def env_settings() -> Settings:
+    """What the environment says (AURUM_* variables), read through the one Settings class."""
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def database_url(env_settings: Settings, services_dir: Path) -> Iterator[str]:
+    with postgres_database(env_settings.database_url, services_dir) as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(env_settings: Settings, services_dir: Path) -> Iterator[str]:
+    with redis_server(env_settings.redis_url, services_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(env_settings: Settings, services_dir: Path) -> Iterator[str]:
+    with kafka_broker(env_settings.kafka_bootstrap_servers, services_dir) as servers:
+        yield servers
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        env=Environment.TEST,
+        database_url=database_url,
+        redis_url=redis_url,
+        kafka_bootstrap_servers=None,
+        log_format=LogFormat.JSON,
+        replica_id="test-replica",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(settings) as http:
+        yield http

@@ -1,0 +1,1 @@
+"""Test support: real services (embedded or given by URL) and app clients."""
