@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from app.auth.api_keys import ApiKeyVerifier
+from app.auth.authenticator import Authenticator
+from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
+from app.ratelimit.limiter import RateLimiter
 from app.resources import Resources
 from app.settings import Settings
 
@@ -42,13 +46,25 @@ def build_lifespan(
             socket_timeout=2,
             health_check_interval=30,
         )
+        sessionmaker = build_sessionmaker(engine)
+        secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        authenticator = Authenticator(
+            ApiKeyVerifier(sessionmaker, settings.api_key_cache_seconds),
+            JwtVerifier(settings, secret=secret),
+        )
+        # Built by create_app with its middleware; its storage client is made here, in the loop.
+        rate_limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
+        if rate_limiter is not None:
+            await rate_limiter.open()
         app.state.resources = Resources(
             settings=settings,
             dependencies=dependencies,
             engine=engine,
-            sessionmaker=build_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             redis=redis,
             kafka_admin=_kafka_admin(dependencies.kafka_bootstrap_servers),
+            rate_limiter=rate_limiter,
+            authenticator=authenticator,
         )
         log.info(
             "aurum control plane started",
@@ -57,6 +73,9 @@ def build_lifespan(
         try:
             yield
         finally:
+            await authenticator.api_keys.drain()
+            if rate_limiter is not None:
+                await rate_limiter.close()
             await redis.aclose()
             await engine.dispose()
             # Dropping the last reference destroys the librdkafka client and its threads.

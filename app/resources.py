@@ -13,7 +13,9 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
+    from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
+    from app.ratelimit.limiter import RateLimiter
 
 
 @dataclass
@@ -24,3 +26,5 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     kafka_admin: AdminClient | None
+    rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false
+    authenticator: Authenticator

@@ -7,14 +7,18 @@ variable (see `app.cli.errors.describe_settings_error`).
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import socket
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "AURUM_"
 
@@ -23,6 +27,22 @@ class Environment(StrEnum):
     DEV = "dev"
     TEST = "test"
     PROD = "prod"
+
+
+class JwtAlgorithm(StrEnum):
+    HS256 = "HS256"
+    RS256 = "RS256"
+    ES256 = "ES256"
+
+
+class RoleClaim(StrEnum):
+    ROLE = "role"  # {"role": "operator"}
+    SCOPE = "scope"  # {"scope": "aurum:operator other:scope"}
+
+
+# Secrets that appear in tutorials and templates; a deployment using one is misconfigured.
+_WELL_KNOWN_SECRETS = {"changethis", "changeme", "secret", "password", "your-secret-key"}
+MIN_SECRET_LENGTH = 32
 
 
 class LogFormat(StrEnum):
@@ -66,10 +86,138 @@ class Settings(BaseSettings):
     # Probes.
     ready_check_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
+    # Authentication. JWT algorithms are pinned: exactly one is accepted.
+    jwt_algorithm: JwtAlgorithm = JwtAlgorithm.HS256
+    jwt_secret: SecretStr | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwt_role_claim: RoleClaim = RoleClaim.ROLE
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    metrics_bearer_token: SecretStr | None = None
+
     # Logging.
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.JSON
     access_log: bool = True
+
+    # Inbound rate limiting and HTTP hardening.
+    # Limits use slowapi's syntax; all limits in one string are enforced together, so the
+    # runbooks' "100 per 60 s with burst 20" is 100 per 60 seconds AND 20 per 1 second.
+    rate_limit_enabled: bool = True
+    rate_limit_default: str = "100/60 seconds;20/1 second"
+    rate_limit_rules: Annotated[dict[str, str], NoDecode] = {"/v1/external/": "500/hour"}
+    rate_limit_exempt_paths: Annotated[list[str], NoDecode] = ["/health", "/ready", "/metrics"]
+    rate_limit_exempt_principals: Annotated[list[str], NoDecode] = []
+    rate_limit_exempt_cidrs: Annotated[list[str], NoDecode] = []
+    # Unset: the service's Redis. `memory://` counts per process (a single replica only).
+    rate_limit_storage_url: str | None = None
+    rate_limit_storage_timeout_seconds: float = Field(default=0.25, gt=0, le=5)
+    rate_limit_key_prefix: str = Field(default="aurum:rl", min_length=1, max_length=64)
+    # While Redis is unreachable each replica allows 1/N of every limit.
+    rate_limit_replicas: int = Field(default=1, ge=1, le=1000)
+    trusted_proxy_cidrs: Annotated[list[str], NoDecode] = []
+    cors_allow_origins: Annotated[list[str], NoDecode] = []
+    max_body_bytes: int = Field(default=1_048_576, ge=1, le=1_073_741_824)
+
+    @field_validator(
+        "rate_limit_exempt_paths",
+        "rate_limit_exempt_principals",
+        "rate_limit_exempt_cidrs",
+        "trusted_proxy_cidrs",
+        "cors_allow_origins",
+        mode="before",
+    )
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @staticmethod
+    def _check_limits(text: str) -> None:
+        try:
+            items = parse_many(text)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a rate limit such as '100/60 seconds;20/1 second' or '500/hour'"
+            ) from None
+        if any(item.amount < 1 for item in items):
+            raise ValueError(f"{text!r}: every limit must allow at least 1 request")
+
+    @field_validator("rate_limit_default")
+    @classmethod
+    def _default_limit(cls, value: str) -> str:
+        cls._check_limits(value)
+        return value
+
+    @field_validator("rate_limit_rules", mode="before")
+    @classmethod
+    def _rules_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError:
+                raise ValueError(
+                    'must be a JSON object of path prefix to limit, e.g. {"/v1/external/": '
+                    '"500/hour"}'
+                ) from None
+        return value
+
+    @field_validator("rate_limit_rules")
+    @classmethod
+    def _rules(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix, text in value.items():
+            if not prefix.startswith("/"):
+                raise ValueError(f"path prefix {prefix!r} must start with '/'")
+            cls._check_limits(text)
+        return value
+
+    @field_validator("rate_limit_exempt_paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.startswith("/"):
+                raise ValueError(f"path {path!r} must start with '/'")
+        return value
+
+    @field_validator("rate_limit_exempt_cidrs", "trusted_proxy_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{cidr!r} is not an IP address or CIDR such as 10.0.0.0/8"
+                ) from None
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _limiter_storage_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.split("://", 1)[0].lower() not in {"redis", "rediss", "unix", "memory"}:
+            raise ValueError("must be a Redis URL such as redis://127.0.0.1:6379/0, or memory://")
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            origin = origin.rstrip("/")
+            scheme, _, host = origin.partition("://")
+            if origin != "*" and (scheme not in {"http", "https"} or not host or "/" in host):
+                raise ValueError(
+                    f"origin {origin!r} must be scheme://host[:port] such as "
+                    "https://console.example.com, or *"
+                )
+            origins.append(origin)
+        return origins
 
     @field_validator("database_url")
     @classmethod
@@ -104,6 +252,31 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("jwt_secret", "metrics_bearer_token")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        secret = value.get_secret_value()
+        if secret.lower() in _WELL_KNOWN_SECRETS or len(set(secret)) < 8:
+            raise ValueError("is a default or trivially guessable value; generate a random one")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _jwt_key_matches_algorithm(self) -> Settings:
+        asymmetric = self.jwt_algorithm is not JwtAlgorithm.HS256
+        if asymmetric and not (self.jwt_public_key_file or self.jwt_jwks_file):
+            raise ValueError(
+                f"AURUM_JWT_ALGORITHM={self.jwt_algorithm.value} needs "
+                "AURUM_JWT_PUBLIC_KEY_FILE or AURUM_JWT_JWKS_FILE"
+            )
+        for path in (self.jwt_public_key_file, self.jwt_jwks_file):
+            if path is not None and not path.is_file():
+                raise ValueError(f"JWT key file {path} does not exist")
+        return self
 
     @property
     def embedded_database(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from app.db import migrate
 from app.settings import Environment, LogFormat, Settings
 from tests.support.apps import client_for
+from tests.support.auth import TEST_JWT_SECRET
 from tests.support.services import kafka_broker, postgres_database, redis_server
 
 
@@ -53,6 +55,11 @@ def settings(database_url: str, redis_url: str) -> Settings:
         kafka_bootstrap_servers=None,
         log_format=LogFormat.JSON,
         replica_id="test-replica",
+        jwt_secret=TEST_JWT_SECRET,
+        # Limits stay on (the real middleware runs) but generous, with fresh counters per test;
+        # the rate-limit tests set their own.
+        rate_limit_default="100000/minute",
+        rate_limit_key_prefix=f"aurum:rl:test:{uuid.uuid4().hex[:8]}",
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import signal
-import sys
 from types import FrameType
-from typing import NoReturn
 
 import click
-from pydantic import ValidationError
 
 from app.bootstrap import StartupError
-from app.cli.settings_errors import describe_settings_error
+from app.cli.keys import keys
+from app.cli.output import fail
+from app.cli.settings_loader import load_settings, with_local_jwt_secret
+from app.cli.tokens import token
 from app.settings import Settings
 
-
-def fail(message: str) -> NoReturn:
-    """One line on stderr, exit code 1, no stack trace."""
-    click.echo(f"aurum: error: {message}", err=True)
-    sys.exit(1)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        fail(describe_settings_error(exc))
+log = logging.getLogger("aurum.cli")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Aurum external-data control plane."""
+
+
+cli.add_command(keys)
+cli.add_command(token)
 
 
 @cli.command()
@@ -45,18 +40,15 @@ def serve(host: str | None, port: int | None) -> None:
     from app.main import create_app
     from app.observability.logging import configure_logging
 
-    settings = load_settings()
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value}
-    if overrides:
-        try:
-            settings = Settings(**{**settings.model_dump(), **overrides})
-        except ValidationError as exc:
-            fail(describe_settings_error(exc))
+    settings = with_local_jwt_secret(load_settings(**overrides))
     configure_logging(settings)
     try:
         dependencies = prepare(settings)
     except StartupError as exc:
         fail(str(exc))
+    if settings.embedded_database:
+        _announce_bootstrap_key(settings, dependencies.database_url)
     config = uvicorn.Config(
         create_app(settings, dependencies),
         host=settings.host,
@@ -72,6 +64,33 @@ def serve(host: str | None, port: int | None) -> None:
     signal.signal(signal.SIGTERM, _exit_quietly)
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()
+
+
+def _announce_bootstrap_key(settings: Settings, database_url: str) -> None:
+    from app.auth.bootstrap_key import ensure_bootstrap_key
+    from app.auth.local_secrets import BOOTSTRAP_KEY_FILE
+    from app.db.engine import build_engine, build_sessionmaker
+
+    async def run() -> str | None:
+        engine = build_engine(settings, database_url)
+        try:
+            return await ensure_bootstrap_key(build_sessionmaker(engine), settings.data_dir)
+        finally:
+            await engine.dispose()
+
+    plaintext = asyncio.run(run())
+    if plaintext is None:
+        return
+    path = settings.data_dir / BOOTSTRAP_KEY_FILE
+    # Printed once, straight to the terminal: never through the log pipeline.
+    click.echo(
+        f"\n  Bootstrap admin API key (shown once; also in {path}, mode 0600):\n\n"
+        f"    {plaintext}\n\n"
+        '  curl -H "X-API-Key: $(cat ' + str(path) + ')" '
+        f"http://{settings.host}:{settings.port}/v1/admin/whoami\n",
+        err=True,
+    )
+    log.info("bootstrap admin key created", extra={"key_file": str(path)})
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:

@@ -7,14 +7,23 @@ from pydantic import ValidationError
 from app.settings import settings_env_name
 
 # Values of these settings may hold credentials: never echo them back.
-_SECRET_FIELDS = {"database_url", "redis_url"}
+_SECRET_FIELDS = {
+    "database_url",
+    "redis_url",
+    "rate_limit_storage_url",
+    "jwt_secret",
+    "metrics_bearer_token",
+}
 
 
 def describe_settings_error(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item.get("loc") else "?"
         message = item.get("msg", "is invalid").removeprefix("Value error, ")
+        if not item.get("loc"):  # a rule across settings names its variables itself
+            problems.append(message)
+            continue
+        field = str(item["loc"][0])
         shown = ""
         if field not in _SECRET_FIELDS and "input" in item and isinstance(item["input"], str):
             shown = f" (got {item['input']!r})"

@@ -11,6 +11,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
     Gauge,
     Info,
     generate_latest,
@@ -30,6 +31,17 @@ DEPENDENCY_CHECK_SECONDS = Gauge(
     f"{PREFIX}_dependency_check_seconds",
     "Latency of the last readiness check of each dependency.",
     ["dependency"],
+)
+
+# Inbound rate limiting. `rule` is `default` or a configured path prefix: bounded by settings.
+RATELIMIT_REJECTIONS = Counter(
+    f"{PREFIX}_ratelimit_rejections_total",
+    "Requests refused with 429 by the inbound rate limiter, by rule.",
+    ["rule"],
+)
+RATELIMIT_STORE_FALLBACK = Counter(
+    f"{PREFIX}_ratelimit_store_fallback_total",
+    "Rate-limit decisions made in process memory because the limiter's Redis was unreachable.",
 )
 
 

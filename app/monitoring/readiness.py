@@ -18,7 +18,7 @@ from app.resources import Resources
 @dataclass(frozen=True)
 class CheckResult:
     name: str
-    status: str  # up | down | off
+    status: str  # up | down | off | degraded (serving, impaired: not a reason to be unready)
     latency_ms: float | None = None
     error: str | None = None
     embedded: bool = False
@@ -73,7 +73,23 @@ async def check_dependencies(resources: Resources) -> list[CheckResult]:
             await asyncio.to_thread(kafka_admin.list_topics, timeout=timeout)
 
         checks.append(_timed("kafka", kafka, timeout, False))
+    checks.append(_rate_limiter(resources, timeout))
     results = list(await asyncio.gather(*checks))
     if kafka_admin is None:
         results.append(CheckResult("kafka", "off", error="AURUM_KAFKA_BOOTSTRAP_SERVERS not set"))
     return results
+
+
+async def _rate_limiter(resources: Resources, limit_s: float) -> CheckResult:
+    """`degraded` while the limiter counts per process (its Redis is unreachable): requests
+    are still served and limited, so this never makes the replica unready."""
+    limiter = resources.rate_limiter
+    if limiter is None:
+        return CheckResult("ratelimit", "off", error="AURUM_RATE_LIMIT_ENABLED is false")
+    started = time.perf_counter()
+    try:
+        health = await asyncio.wait_for(limiter.check(), timeout=limit_s)
+    except TimeoutError:
+        return CheckResult("ratelimit", "degraded", None, f"no answer within {limit_s:g}s")
+    latency = round((time.perf_counter() - started) * 1000, 2)
+    return CheckResult("ratelimit", health.status, latency, health.error)

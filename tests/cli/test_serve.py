@@ -124,6 +124,11 @@ def test_embedded_default_serves_stops_cleanly_and_keeps_data(service: _Service)
     ready = httpx.get(f"{service.url}/ready").json()
     assert ready["checks"]["postgres"] == {**ready["checks"]["postgres"], "embedded": True}
     assert ready["checks"]["redis"]["embedded"] is True
+    key_file = service.data_dir / "bootstrap-admin-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    admin = key_file.read_text().strip()
+    who = httpx.get(f"{service.url}/v1/admin/whoami", headers={"X-API-Key": admin})
+    assert who.json()["role"] == "admin"
     with _pg(service.data_dir) as conn:
         conn.execute(
             "INSERT INTO audit_log (principal, role, action, target) "
@@ -140,4 +145,5 @@ def test_embedded_default_serves_stops_cleanly_and_keeps_data(service: _Service)
         row = conn.execute("SELECT count(*) FROM audit_log WHERE target = 'restart-survivor'")
         assert row.fetchone() == (1,)
     assert redis_sync.Redis(port=service.redis_port).get("aurum:test:marker") == b"kept"
+    assert key_file.read_text().strip() == admin  # created once, on the first start only
     assert service.stop(signal.SIGTERM) == 0  # what Kubernetes sends

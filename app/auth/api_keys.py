@@ -1,0 +1,179 @@
+"""API keys: create, list, revoke (audited), and verify on the request path.
+
+Verification is cached per key prefix for `AURUM_API_KEY_CACHE_SECONDS` (default 5 s), so a
+dashboard polling every few seconds costs no database query per request. A revocation takes
+effect at once on the replica that made it and within that window on the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit.service import AuditContext, record
+from app.auth.keys import generate_key, matches, split_prefix
+from app.auth.principal import Principal, Role
+from app.db.models import ApiKey
+from app.db.repositories import api_keys as repo
+from app.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+_LAST_USED_EVERY = timedelta(seconds=60)
+
+
+class InvalidApiKey(Exception):
+    """Refused; the reason is for logs only."""
+
+
+@dataclass(frozen=True, slots=True)
+class _KeySnapshot:
+    id: uuid.UUID
+    name: str
+    prefix: str
+    key_hash: str
+    role: Role
+    expires_at: datetime | None
+    revoked: bool
+
+
+def public_view(key: ApiKey) -> dict[str, Any]:
+    """What the API and CLI show of a key: never the hash."""
+    return {
+        "id": str(key.id),
+        "name": key.name,
+        "role": key.role,
+        "prefix": key.prefix,
+        "created_by": key.created_by,
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+        "last_used_at": key.last_used_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+async def create_key(
+    session: AsyncSession,
+    context: AuditContext,
+    *,
+    name: str,
+    role: Role,
+    expires_in: timedelta | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key and its plaintext, which is shown once and never stored."""
+    material = generate_key()
+    key = ApiKey(
+        name=name,
+        prefix=material.prefix,
+        key_hash=material.key_hash,
+        role=role.value,
+        created_by=context.principal.id,
+        expires_at=datetime.now(UTC) + expires_in if expires_in else None,
+    )
+    await repo.add(session, key)
+    await session.refresh(key)
+    await record(
+        session,
+        context,
+        action="api_key.create",
+        target=f"api_key:{key.id}",
+        after=public_view(key),
+    )
+    return key, material.plaintext
+
+
+async def revoke_key(session: AsyncSession, context: AuditContext, key_id: uuid.UUID) -> ApiKey:
+    key = await repo.get(session, key_id)
+    if key is None:
+        raise NotFound(f"No API key with id {key_id}; `GET /v1/admin/api-keys` lists them.")
+    if key.revoked_at is None:  # revoking twice changes nothing and records nothing
+        before = {"revoked_at": None}
+        key.revoked_at = datetime.now(UTC)
+        await session.flush()
+        await record(
+            session,
+            context,
+            action="api_key.revoke",
+            target=f"api_key:{key.id}",
+            before=before,
+            after={"revoked_at": key.revoked_at.isoformat()},
+        )
+    return key
+
+
+class ApiKeyVerifier:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], cache_seconds: float
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[_KeySnapshot | None, float]] = {}
+        self._last_used: dict[uuid.UUID, datetime] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def verify(self, plaintext: str) -> Principal:
+        prefix = split_prefix(plaintext)
+        if prefix is None:
+            raise InvalidApiKey("malformed key")
+        snapshot = await self._snapshot(prefix)
+        if snapshot is None or not matches(plaintext, snapshot.key_hash):
+            raise InvalidApiKey("unknown key")
+        now = datetime.now(UTC)
+        if snapshot.revoked:
+            raise InvalidApiKey("revoked key")
+        if snapshot.expires_at is not None and snapshot.expires_at <= now:
+            raise InvalidApiKey("expired key")
+        self._note_use(snapshot.id, now)
+        return Principal(id=f"key:{prefix}", name=snapshot.name, role=snapshot.role, kind="api_key")
+
+    def invalidate(self, prefix: str) -> None:
+        self._cache.pop(prefix, None)
+
+    async def _snapshot(self, prefix: str) -> _KeySnapshot | None:
+        cached = self._cache.get(prefix)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with self._sessionmaker() as session:
+            key = await repo.by_prefix(session, prefix)
+        snapshot = None
+        if key is not None:
+            snapshot = _KeySnapshot(
+                id=key.id,
+                name=key.name,
+                prefix=key.prefix,
+                key_hash=key.key_hash,
+                role=Role(key.role),
+                expires_at=key.expires_at,
+                revoked=key.revoked_at is not None,
+            )
+        self._cache[prefix] = (snapshot, time.monotonic() + self._cache_seconds)
+        return snapshot
+
+    def _note_use(self, key_id: uuid.UUID, now: datetime) -> None:
+        """Record `last_used_at` at most once a minute per key, off the request path."""
+        previous = self._last_used.get(key_id)
+        if previous is not None and now - previous < _LAST_USED_EVERY:
+            return
+        self._last_used[key_id] = now
+        task = asyncio.get_running_loop().create_task(self._write_last_used(key_id, now))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write_last_used(self, key_id: uuid.UUID, now: datetime) -> None:
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                await repo.touch_last_used(session, key_id, now)
+        except Exception:  # bookkeeping only: never fail or slow a request for it
+            log.warning("could not record last_used_at for an API key", exc_info=True)
+
+    async def drain(self) -> None:
+        """Wait for pending `last_used_at` writes (at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

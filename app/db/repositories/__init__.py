@@ -1,0 +1,1 @@
+"""All queries live here; services call these with the unit of work's session."""
