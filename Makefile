@@ -34,5 +34,8 @@ pytest: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/aurum migrate
 
+bench-api-overhead: $(STAMP)
+	$(BIN)/python -m bench.api_overhead $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

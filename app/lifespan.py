@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -66,6 +67,11 @@ def build_lifespan(
             rate_limiter=rate_limiter,
             authenticator=authenticator,
         )
+        # Everything built so far (imports, clients) lives as long as the process. Freezing it
+        # keeps full garbage collections from re-scanning ~165k objects under load, which
+        # measured ~100 ms each: the p99 of a busy replica.
+        gc.collect()
+        gc.freeze()
         log.info(
             "aurum control plane started",
             extra={"embedded": sorted(dependencies.embedded), "env": settings.env.value},

@@ -7,15 +7,17 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from app.auth.dependencies import ADMIN_AREA, ADMIN_ONLY
+from app.auth.authorization import AuthorizationMiddleware
 from app.auth.middleware import AuthenticationMiddleware
+from app.auth.policy import ADMIN_AREA, ADMIN_ONLY, AccessPolicies, protect
 from app.bootstrap import Dependencies
 from app.http.errors import install_error_handlers
 from app.http.hardening import HardeningMiddleware, add_cors
 from app.http.middleware import RequestContextMiddleware
 from app.http.proxies import TrustedProxies
 from app.lifespan import build_lifespan
-from app.monitoring.metrics import BUILD_INFO, instrument_http
+from app.monitoring.http_metrics import HttpMetricsMiddleware
+from app.monitoring.metrics import BUILD_INFO
 from app.ratelimit.keys import CallerResolver
 from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import RateLimitMiddleware
@@ -53,18 +55,20 @@ def create_app(
     )
     BUILD_INFO.info({"version": service_version(), "replica": settings.replica_id})
     install_error_handlers(app)
-    # Open: /health, /ready, /metrics. Everything else gets its role check here, where it is
-    # included, so a new route inherits it and cannot forget auth.
+    # Open: /health, /ready, /metrics. Every other router is included with its policy, so a
+    # new route inherits it and cannot forget auth (AuthorizationMiddleware enforces it).
+    app.state.access_policies = policies = AccessPolicies()
     app.include_router(probes.router)
-    app.include_router(identity.router, dependencies=[ADMIN_AREA])
-    app.include_router(audit.router, dependencies=[ADMIN_AREA])
-    app.include_router(api_keys.router, dependencies=[ADMIN_ONLY])
-    app.include_router(runtime_config.router, dependencies=[ADMIN_AREA])
+    protect(app, identity.router, ADMIN_AREA)
+    protect(app, audit.router, ADMIN_AREA)
+    protect(app, api_keys.router, ADMIN_ONLY)
+    protect(app, runtime_config.router, ADMIN_AREA)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate
-    # limiting → metrics → routes.
-    instrument_http(app)
+    # limiting → authorization → metrics → routes.
+    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(AuthorizationMiddleware, policies=policies)
     proxies = TrustedProxies(settings.trusted_proxy_cidrs)
     # The limiter holds no client yet: the lifespan opens and closes its storage.
     app.state.rate_limiter = None

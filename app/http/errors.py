@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from app.errors import AurumError
 from app.observability.context import current_request_id
@@ -57,6 +59,26 @@ def error_response(
 ) -> JSONResponse:
     body = error_body(status, message, code=code, details=details)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    details: Any = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """The error body from pure ASGI middleware, which answers before FastAPI is reached."""
+    body = json.dumps(error_body(status, message, code=code, details=details)).encode()
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

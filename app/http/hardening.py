@@ -3,15 +3,13 @@ middleware (both wrap the same request, so one layer instead of two)."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http.errors import error_body
+from app.http.errors import send_error
 from app.http.proxies import TrustedProxies
 
 # The API answers JSON: nothing in it may load, run or be framed.
@@ -137,15 +135,8 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
-    body = json.dumps(error_body(413, _too_large_message(limit))).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        # The client may still be sending; tell it this connection will not read the rest.
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    # The client may still be sending; tell it this connection will not read the rest.
+    await send_error(send, 413, _too_large_message(limit), headers=[(b"connection", b"close")])
 
 
 def add_cors(app: Starlette, origins: list[str]) -> None:

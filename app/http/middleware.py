@@ -3,7 +3,6 @@ memory streams per request)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -12,7 +11,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http.errors import error_body
+from app.http.errors import send_error
 from app.observability.context import request_id_var
 
 access_log = logging.getLogger("aurum.access")
@@ -86,9 +85,6 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 async def _send_internal_error(send: Send) -> None:
     # Never leak internals; the request id ties the response to the logged traceback.
-    body = json.dumps(
-        error_body(500, "An unexpected error occurred; report the request id to the operators.")
-    ).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_error(
+        send, 500, "An unexpected error occurred; report the request id to the operators."
+    )

@@ -3,12 +3,10 @@ authentication (so the principal is known)."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http.errors import error_body
+from app.http.errors import send_error
 from app.monitoring.metrics import RATELIMIT_REJECTIONS
 from app.ratelimit.keys import Caller, CallerResolver
 from app.ratelimit.limiter import Decision, RateLimiter
@@ -76,11 +74,4 @@ async def _send_refusal(
         "key": caller.key,
         "retry_after_seconds": retry_after,
     }
-    body = json.dumps(error_body(429, message, code="rate_limited", details=details)).encode()
-    response_headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *headers,
-    ]
-    await send({"type": "http.response.start", "status": 429, "headers": response_headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, 429, message, code="rate_limited", details=details, headers=headers)

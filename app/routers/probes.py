@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from app.errors import Unauthorized
 from app.http.errors import error_body
 from app.monitoring.metrics import render_metrics
 from app.monitoring.readiness import check_dependencies
@@ -43,5 +45,14 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    body, content_type = render_metrics(request.app)
+    """Open unless AURUM_METRICS_BEARER_TOKEN is set; then scrapers send that token."""
+    token = request.app.state.resources.settings.metrics_bearer_token
+    if token is not None:
+        offered = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(offered.encode(), token.get_secret_value().encode()):
+            raise Unauthorized(
+                "/metrics needs 'Authorization: Bearer <AURUM_METRICS_BEARER_TOKEN>'.",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+    body, content_type = render_metrics()
     return Response(body, media_type=content_type)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from app.embedded.ports import free_port
 from app.settings import Settings
 from tests.support.apps import client_for
@@ -70,3 +72,15 @@ async def test_metrics_are_open_and_labelled_by_route_template(client) -> None: 
     assert 'handler="/health"' in text
     assert "/no/such/path/12345" not in text  # raw paths never become labels
     assert "aurum_build_info" in text
+
+
+async def test_metrics_can_require_a_bearer_token(settings: Settings) -> None:
+    token = "scrape-" + "k3y" * 12
+    async with client_for(
+        settings.model_copy(update={"metrics_bearer_token": SecretStr(token)})
+    ) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
+        ok = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200 and "http_requests_total" in ok.text

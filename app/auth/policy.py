@@ -1,0 +1,64 @@
+"""Which role each part of the API needs, declared where routers are included (app.main) and
+enforced by AuthorizationMiddleware before any route code runs.
+
+Enforcing in pure ASGI middleware, not in per-route FastAPI dependencies, keeps the check to a
+prefix lookup: measured here, two role dependencies cost more CPU per request than the rest of
+the admin stack together. Declaring the policy at include time keeps STYLE.md's rule that a new
+route cannot forget auth: it inherits its router's policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI
+
+from app.auth.principal import Role
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPolicy:
+    """Reads (GET/HEAD/OPTIONS) need `read`; every other method needs `write`."""
+
+    read: Role
+    write: Role
+
+    def required(self, method: str) -> Role:
+        return self.read if method in _READ_METHODS else self.write
+
+
+ADMIN_AREA = AccessPolicy(read=Role.VIEWER, write=Role.OPERATOR)
+ADMIN_ONLY = AccessPolicy(read=Role.ADMIN, write=Role.ADMIN)
+READ_API = AccessPolicy(read=Role.READER, write=Role.ADMIN)
+
+
+class AccessPolicies:
+    """Path prefix → policy; the longest matching prefix wins."""
+
+    def __init__(self) -> None:
+        self._by_prefix: list[tuple[str, AccessPolicy]] = []
+
+    def add(self, prefix: str, policy: AccessPolicy) -> None:
+        if not prefix.startswith("/") or prefix == "/":
+            raise ValueError(f"protected routers need a specific prefix, got {prefix!r}")
+        self._by_prefix.append((prefix.rstrip("/"), policy))
+        self._by_prefix.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def resolve(self, path: str) -> AccessPolicy | None:
+        for prefix, policy in self._by_prefix:
+            if path == prefix or path.startswith(prefix + "/"):
+                return policy
+        return None
+
+    @property
+    def prefixes(self) -> list[str]:
+        return [prefix for prefix, _ in self._by_prefix]
+
+
+def protect(app: FastAPI, router: APIRouter, policy: AccessPolicy) -> None:
+    """Include `router` with `policy` on everything under its prefix."""
+    app.include_router(router)
+    policies: AccessPolicies = app.state.access_policies
+    policies.add(router.prefix, policy)
