@@ -32,6 +32,8 @@ COPY --from=build /opt/venv /opt/venv
 # (and migrations/ beside it) in the working directory.
 COPY alembic.ini ./
 COPY migrations ./migrations
+# The provider file (limits, quotas, budgets, schedules) is read from the working directory.
+COPY config ./config
 USER 10001:10001
 EXPOSE 8080
 # python:3.11-slim has no curl; use the interpreter that is already there.

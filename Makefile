@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead
+.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -36,6 +36,9 @@ migrate: $(STAMP)
 
 bench-api-overhead: $(STAMP)
 	$(BIN)/python -m bench.api_overhead $(BENCH_ARGS)
+
+bench-limiter-accuracy: $(STAMP)
+	$(BIN)/python -m bench.limiter_accuracy $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

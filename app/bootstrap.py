@@ -90,8 +90,20 @@ def check_redis(url: str) -> None:
         ) from exc
 
 
+def check_provider_config(settings: Settings) -> None:
+    from app.providers.config import ProviderConfigError, load_provider_config
+
+    try:
+        load_provider_config(settings.provider_config_path)
+    except ProviderConfigError as exc:
+        raise StartupError(
+            f"{exc} (set {settings_env_name('provider_config_path')} to use another file)"
+        ) from exc
+
+
 def prepare(settings: Settings, *, migrate_schema: bool | None = None) -> Dependencies:
     """Resolve, check and migrate; returns where everything is."""
+    check_provider_config(settings)
     database_url = resolve_database_url(settings)
     check_database(database_url)
     redis_url = resolve_redis_url(settings)

@@ -17,6 +17,7 @@ from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
 from app.ratelimit.limiter import RateLimiter
+from app.resilience.runtime import start_providers
 from app.resources import Resources
 from app.settings import Settings
 
@@ -57,6 +58,9 @@ def build_lifespan(
         rate_limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
         if rate_limiter is not None:
             await rate_limiter.open()
+        providers = await start_providers(
+            settings, redis, sessionmaker, user_agent=f"aurum-control/{app.version}"
+        )
         app.state.resources = Resources(
             settings=settings,
             dependencies=dependencies,
@@ -66,6 +70,7 @@ def build_lifespan(
             kafka_admin=_kafka_admin(dependencies.kafka_bootstrap_servers),
             rate_limiter=rate_limiter,
             authenticator=authenticator,
+            providers=providers,
         )
         # Everything built so far (imports, clients) lives as long as the process. Freezing it
         # keeps full garbage collections from re-scanning ~165k objects under load, which
@@ -80,6 +85,7 @@ def build_lifespan(
             yield
         finally:
             await authenticator.api_keys.drain()
+            await providers.aclose()
             if rate_limiter is not None:
                 await rate_limiter.close()
             await redis.aclose()

@@ -21,7 +21,15 @@ from app.monitoring.metrics import BUILD_INFO
 from app.ratelimit.keys import CallerResolver
 from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import RateLimitMiddleware
-from app.routers import api_keys, audit, identity, probes, runtime_config
+from app.routers import (
+    api_keys,
+    audit,
+    circuit_breakers,
+    external_limits,
+    identity,
+    probes,
+    runtime_config,
+)
 from app.settings import Settings, get_settings
 
 
@@ -63,6 +71,9 @@ def create_app(
     protect(app, audit.router, ADMIN_AREA)
     protect(app, api_keys.router, ADMIN_ONLY)
     protect(app, runtime_config.router, ADMIN_AREA)
+    protect(app, external_limits.router, ADMIN_AREA)
+    protect(app, circuit_breakers.router, ADMIN_AREA)
+    protect(app, circuit_breakers.legacy_router, ADMIN_AREA)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate

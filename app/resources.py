@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
     from app.ratelimit.limiter import RateLimiter
+    from app.resilience.runtime import ProviderRuntime
 
 
 @dataclass
@@ -28,3 +29,4 @@ class Resources:
     kafka_admin: AdminClient | None
     rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false
     authenticator: Authenticator
+    providers: ProviderRuntime

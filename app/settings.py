@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     metrics_bearer_token: SecretStr | None = None
 
+    # Providers. Credentials are named by `credential_setting` in the provider file.
+    provider_config_path: Path = Path("config/external_providers.yml")
+    fred_api_key: SecretStr | None = None
+    eia_api_key: SecretStr | None = None
+    noaa_token: SecretStr | None = None
+
     # Logging.
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.JSON

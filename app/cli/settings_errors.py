@@ -8,6 +8,9 @@ from app.settings import settings_env_name
 
 # Values of these settings may hold credentials: never echo them back.
 _SECRET_FIELDS = {
+    "fred_api_key",
+    "eia_api_key",
+    "noaa_token",
     "database_url",
     "redis_url",
     "rate_limit_storage_url",

@@ -62,3 +62,125 @@ HTTP_REQUEST_DURATION = Histogram(
 def render_metrics() -> tuple[bytes, str]:
     """The exposition body and its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+# Provider cost (app/resilience/cost.py).
+EXTERNAL_COST_USD = Gauge(
+    f"{PREFIX}_external_cost_usd",
+    "Spend this calendar month (UTC) per provider: requests x cost per 1,000.",
+    ["provider"],
+)
+EXTERNAL_COST_BUDGET_USD = Gauge(
+    f"{PREFIX}_external_cost_budget_usd",
+    "Monthly budget per provider (the file's, or an operator's override).",
+    ["provider"],
+)
+
+
+# Outbound rate limits and quotas (app/resilience).
+EXTERNAL_RATELIMIT_WAIT_SECONDS = Histogram(
+    f"{PREFIX}_external_ratelimit_wait_seconds",
+    "Delay the outbound rate limiter imposed before a provider request (0 when it went at once).",
+    ["provider"],
+    buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+EXTERNAL_RATELIMIT_THROTTLED = Counter(
+    f"{PREFIX}_external_ratelimit_throttled_total",
+    "Throttle signals (429 or a throttle body) reported to the outbound rate limiter.",
+    ["provider"],
+)
+EXTERNAL_RATELIMIT_WAIT_EXCEEDED = Counter(
+    f"{PREFIX}_external_ratelimit_wait_exceeded_total",
+    "Provider requests refused because the limiter's wait would have exceeded max_wait.",
+    ["provider"],
+)
+EXTERNAL_RATELIMIT_FALLBACK = Counter(
+    f"{PREFIX}_external_ratelimit_fallback_total",
+    "Outbound limiter decisions made in process memory (at this replica's share of the limit) "
+    "because Redis was unreachable.",
+    ["provider"],
+)
+EXTERNAL_RATELIMIT_EFFECTIVE_RPS = Gauge(
+    f"{PREFIX}_external_ratelimit_effective_rps",
+    "Requests per second the outbound limiter allows now: configured or overridden rate times "
+    "the adaptive multiplier (before any quota throttling).",
+    ["provider"],
+)
+EXTERNAL_RATELIMIT_DEGRADED = Gauge(
+    f"{PREFIX}_external_ratelimit_degraded",
+    "1 while this replica's outbound limiter or quota (part) counts in memory because Redis "
+    "is unreachable.",
+    ["provider", "part"],
+)
+EXTERNAL_QUOTA_USED = Gauge(
+    f"{PREFIX}_external_quota_used",
+    "Provider requests counted in the current quota window (window: daily or hourly, UTC).",
+    ["provider", "window"],
+)
+EXTERNAL_QUOTA_LIMIT = Gauge(
+    f"{PREFIX}_external_quota_limit",
+    "Provider request limit of the quota window (absent when unlimited).",
+    ["provider", "window"],
+)
+EXTERNAL_QUOTA_LEVEL = Gauge(
+    f"{PREFIX}_external_quota_level",
+    "Quota level of the window: 0 ok, 1 warning, 2 critical, 3 exhausted.",
+    ["provider", "window"],
+)
+EXTERNAL_QUOTA_EXHAUSTED = Counter(
+    f"{PREFIX}_external_quota_exhausted_total",
+    "Provider requests refused because a quota window was exhausted.",
+    ["provider", "window"],
+)
+EXTERNAL_QUOTA_FALLBACK = Counter(
+    f"{PREFIX}_external_quota_fallback_total",
+    "Quota decisions made in process memory (at this replica's share) because Redis was "
+    "unreachable.",
+    ["provider"],
+)
+
+
+# Circuit breakers and retries (app/resilience). `provider` is a configured provider name,
+# `state` one of closed/open/half_open/forced_open/disabled, `reason` one of five values.
+EXTERNAL_BREAKER_STATE = Gauge(
+    f"{PREFIX}_external_circuit_breaker_state",
+    "1 for the state each provider's circuit breaker is in (as this replica last saw it), "
+    "0 for the other states.",
+    ["provider", "state"],
+)
+EXTERNAL_BREAKER_TRANSITIONS = Counter(
+    f"{PREFIX}_external_circuit_breaker_transitions_total",
+    "Circuit breaker state changes made by this replica.",
+    ["provider", "from_state", "to_state"],
+)
+EXTERNAL_BREAKER_REFUSED = Counter(
+    f"{PREFIX}_external_circuit_breaker_refused_total",
+    "Provider calls refused because the circuit breaker was open, forced open or half-open "
+    "with every probe slot taken.",
+    ["provider"],
+)
+EXTERNAL_BREAKER_STORE_FALLBACK = Counter(
+    f"{PREFIX}_external_circuit_breaker_store_fallback_total",
+    "Circuit breaker operations run in process memory because Redis was unreachable.",
+    ["provider"],
+)
+EXTERNAL_RETRIES = Counter(
+    f"{PREFIX}_external_retries_total",
+    "Provider call attempts retried, by why: throttled, server_error, timeout, connection, "
+    "body_error.",
+    ["provider", "reason"],
+)
+
+
+# The guarded client (app/resilience/client.py).
+EXTERNAL_REQUESTS = Counter(
+    f"{PREFIX}_external_requests_total",
+    "Provider call attempts by outcome: success, retryable, throttled, permanent.",
+    ["provider", "outcome"],
+)
+EXTERNAL_REQUEST_DURATION = Histogram(
+    f"{PREFIX}_external_request_duration_seconds",
+    "Duration of one provider call attempt (p95 derivable).",
+    ["provider"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0),
+)

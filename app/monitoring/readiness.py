@@ -77,7 +77,32 @@ async def check_dependencies(resources: Resources) -> list[CheckResult]:
     results = list(await asyncio.gather(*checks))
     if kafka_admin is None:
         results.append(CheckResult("kafka", "off", error="AURUM_KAFKA_BOOTSTRAP_SERVERS not set"))
+    results.append(_provider_guards(resources))
     return results
+
+
+def _provider_guards(resources: Resources) -> CheckResult:
+    """`degraded` while any provider's limiter, quota, breaker or cost counter works from this
+    replica's memory (Redis unreachable): calls stay within 1/replicas of each limit, so this
+    never makes the replica unready. No I/O: each part knows its own state."""
+    degraded = [
+        name
+        for guard in resources.providers.guards
+        for name, part in (
+            ("limiter", guard.limiter),
+            ("quota", guard.quota),
+            ("breaker", guard.breaker),
+            ("cost", guard.cost),
+        )
+        if part.degraded
+    ]
+    if not degraded:
+        return CheckResult("provider_guards", "up", 0.0)
+    return CheckResult(
+        "provider_guards",
+        "degraded",
+        error=f"using per-replica state for {len(degraded)} parts (Redis unreachable)",
+    )
 
 
 async def _rate_limiter(resources: Resources, limit_s: float) -> CheckResult:

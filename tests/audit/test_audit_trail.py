@@ -41,7 +41,32 @@ async def _reset_flag(database_url: str) -> tuple[str, dict[str, Any]]:
     return "/runtime-config/v1/features/external_read_cache", {}
 
 
+async def _patch_rate(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/v1/admin/external/ratelimits/noaa", {"requests_per_second": 2}
+
+
+async def _reset_quota(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/v1/admin/external/quotas/fred", {}
+
+
+async def _patch_budget(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/v1/admin/external/costs/fred", {"monthly_budget_usd": 4000}
+
+
+async def _steer_breaker(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/v1/admin/external/circuit-breakers/eia/force-open", {"ttl_seconds": 1}
+
+
+async def _legacy_reset(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/admin/reset-circuit-breaker?provider=eia", {}
+
+
 EXAMPLES: dict[tuple[str, str], Example] = {
+    ("PATCH", "/v1/admin/external/ratelimits/{provider}"): _patch_rate,
+    ("DELETE", "/v1/admin/external/quotas/{provider}"): _reset_quota,
+    ("PATCH", "/v1/admin/external/costs/{provider}"): _patch_budget,
+    ("POST", "/v1/admin/external/circuit-breakers/{provider}/{action}"): _steer_breaker,
+    ("POST", "/admin/reset-circuit-breaker"): _legacy_reset,
     ("POST", "/v1/admin/api-keys"): _create_key,
     ("DELETE", "/v1/admin/api-keys/{key_id}"): _revoke_key,
     ("POST", "/runtime-config/v1/features/{name}"): _set_flag,
@@ -53,7 +78,7 @@ def _mutating_routes(settings: Settings) -> set[tuple[str, str]]:
     return {
         (method, path)
         for method, path in app_routes(settings)
-        if method != "GET" and path.startswith(("/v1/admin", "/runtime-config"))
+        if method != "GET" and path.startswith(("/v1/admin", "/runtime-config", "/admin/"))
     }
 
 

@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "runtime_flag_history",
     "validation_results",
     "kafka_outbox",
+    "provider_overrides",
 }
 
 

@@ -7,6 +7,7 @@ from app.db.models.flags import RuntimeFlag, RuntimeFlagHistory
 from app.db.models.ingest import DeadLetter, IngestCheckpoint
 from app.db.models.observations import Observation
 from app.db.models.outbox import OutboxMessage
+from app.db.models.providers import ProviderOverride
 from app.db.models.quality import ValidationResult
 from app.db.models.runs import JobRun, RunStatus
 
@@ -20,6 +21,7 @@ __all__ = [
     "Observation",
     "OutboxMessage",
     "Provider",
+    "ProviderOverride",
     "RunStatus",
     "RuntimeFlag",
     "RuntimeFlagHistory",

@@ -1,0 +1,1 @@
+"""One collector per provider (FRED, EIA, NOAA, World Bank) and their configuration."""

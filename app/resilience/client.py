@@ -1,0 +1,165 @@
+"""The guarded HTTP client: every provider call goes breaker → limiter → quota and cost →
+request with timeout → classification → retries, and nothing else reaches a provider.
+
+Order, and why: an open breaker refuses before anything is spent; the limiter's wait comes
+before the quota is counted so a refused wait costs no quota; every attempt (retries too)
+counts against the quota and the cost, because the provider counts them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from app.monitoring.metrics import EXTERNAL_REQUEST_DURATION, EXTERNAL_REQUESTS
+from app.resilience.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable
+from app.resilience.guards import ProviderGuard, ProviderGuards
+from app.resilience.retry import Outcome, count_retry, judge, parse_retry_after
+
+
+@dataclass(frozen=True)
+class BodyVerdict:
+    """What a provider's body says beyond the status: an error sent with HTTP 200, or a
+    throttle message."""
+
+    error: str | None = None
+    throttled: bool = False
+
+
+# Collectors pass one of these: it reads a response and finds errors hidden in the body.
+BodyInspector = Callable[[httpx.Response], BodyVerdict]
+
+
+def _excerpt(response: httpx.Response, limit: int = 200) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+class GuardedClient:
+    def __init__(self, guards: ProviderGuards, http: httpx.AsyncClient) -> None:
+        self.guards = guards
+        self.http = http
+
+    async def request(
+        self,
+        provider: str,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        inspect: BodyInspector | None = None,
+    ) -> httpx.Response:
+        """The provider's response once it is usable, or a ProviderCallError subclass."""
+        guard = self.guards[provider]
+        last_failure = "no attempt made"
+        throttled = False
+        for attempt in range(1, guard.retry.attempts + 1):
+            permit = await guard.breaker.before_call()
+            try:
+                await guard.limiter.acquire(throttle_factor=guard.quota.throttle_factor())
+                await guard.quota.consume()
+            except BaseException:
+                await guard.breaker.release(permit)
+                raise
+            await guard.cost.record()
+            started = time.perf_counter()
+            response: httpx.Response | None = None
+            error: BaseException | None = None
+            verdict = BodyVerdict()
+            try:
+                response = await self.http.request(
+                    method,
+                    url,
+                    params=params,
+                    headers=headers,
+                    json=json,
+                    timeout=guard.retry.timeout_seconds,
+                )
+                if inspect is not None and response.status_code < 500:
+                    verdict = inspect(response)
+            except httpx.HTTPError as exc:
+                error = exc
+            except BaseException:
+                await guard.breaker.release(permit)
+                raise
+            status = response.status_code if response is not None else None
+            outcome, reason = judge(
+                status,
+                exception=error,
+                body_error=verdict.error is not None,
+                body_throttled=verdict.throttled,
+            )
+            _observe(provider, outcome, time.perf_counter() - started)
+            if outcome is Outcome.SUCCESS:
+                await guard.breaker.record_success(permit)
+                await guard.limiter.on_success()
+                assert response is not None
+                return response
+            if outcome is Outcome.PERMANENT:
+                await guard.breaker.release(permit)  # our request was wrong, not the provider
+                raise _rejected(provider, response, error)
+            last_failure = _describe(response, error, verdict)
+            await guard.breaker.record_failure(last_failure, permit)
+            retry_after = None
+            if response is not None:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if outcome is Outcome.THROTTLED:
+                throttled = True
+                await guard.limiter.on_throttled(retry_after)
+                await guard.note_throttled()
+            if not guard.retry.should_retry(outcome, attempt):
+                break
+            if reason is not None:
+                count_retry(provider, reason)
+            await guard.retry.wait(attempt, retry_after)
+        return _give_up(guard, throttled, last_failure)
+
+
+def _observe(provider: str, outcome: Outcome, seconds: float) -> None:
+    EXTERNAL_REQUESTS.labels(provider, outcome.value).inc()
+    EXTERNAL_REQUEST_DURATION.labels(provider).observe(seconds)
+
+
+def _describe(
+    response: httpx.Response | None, error: BaseException | None, verdict: BodyVerdict
+) -> str:
+    if error is not None:
+        return f"{type(error).__name__}: {error}"[:300] or type(error).__name__
+    assert response is not None
+    if verdict.error:
+        return f"HTTP {response.status_code} with an error body: {verdict.error}"[:300]
+    return f"HTTP {response.status_code}: {_excerpt(response, 120)}"
+
+
+def _rejected(
+    provider: str, response: httpx.Response | None, error: BaseException | None
+) -> ProviderRejected:
+    if response is None:
+        return ProviderRejected(f"{provider}: the request could not be sent: {error}")
+    return ProviderRejected(
+        f"{provider} rejected the request with HTTP {response.status_code}: {_excerpt(response)}",
+        details={
+            "status": response.status_code,
+            "url": str(response.request.url.copy_with(query=None)),
+        },
+    )
+
+
+def _give_up(guard: ProviderGuard, throttled: bool, last_failure: str) -> httpx.Response:
+    attempts = guard.retry.attempts
+    if throttled:
+        raise ProviderThrottled(
+            f"{guard.provider} kept throttling after {attempts} attempts ({last_failure}); the "
+            "outbound rate was cut and recovers by itself.",
+            details={"attempts": attempts, "last_failure": last_failure},
+        )
+    raise ProviderUnavailable(
+        f"{guard.provider} failed {attempts} attempts; last: {last_failure}",
+        details={"attempts": attempts, "last_failure": last_failure},
+    )

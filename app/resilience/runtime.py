@@ -1,0 +1,58 @@
+"""The providers' runtime for one process: the loaded provider file, a guard per provider and
+the guarded HTTP client, built in the lifespan and closed at shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.providers.config import ProvidersConfig, load_provider_config
+from app.resilience import overrides
+from app.resilience.client import GuardedClient
+from app.resilience.guards import ProviderGuards
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProviderRuntime:
+    config: ProvidersConfig
+    guards: ProviderGuards
+    client: GuardedClient
+    http: httpx.AsyncClient
+
+    async def aclose(self) -> None:
+        await self.guards.aclose()
+        await self.http.aclose()
+
+
+async def start_providers(
+    settings: Settings,
+    redis: Redis,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    user_agent: str,
+) -> ProviderRuntime:
+    config = load_provider_config(settings.provider_config_path)
+    guards = ProviderGuards(
+        redis,
+        {name: config.resilience(name) for name in config.providers},
+        replica=settings.replica_id,
+    )
+    with contextlib.suppress(RedisError, OSError):  # a Redis outage must not stop the start
+        async with sessionmaker() as session:
+            await overrides.restore(session, redis, guards.names)
+        await guards.refresh_overrides()
+    guards.start()
+    # Redirects are not followed: a provider redirecting elsewhere is a misconfiguration to see.
+    http = httpx.AsyncClient(headers={"User-Agent": user_agent}, follow_redirects=False)
+    return ProviderRuntime(
+        config=config, guards=guards, client=GuardedClient(guards, http), http=http
+    )
