@@ -13,6 +13,7 @@ from app.auth.policy import ADMIN_AREA, ADMIN_ONLY, AccessPolicies, protect
 from app.bootstrap import Dependencies
 from app.http.errors import install_error_handlers
 from app.http.hardening import HardeningMiddleware, add_cors
+from app.http.json_bodies import JsonBodyMiddleware
 from app.http.middleware import RequestContextMiddleware
 from app.http.proxies import TrustedProxies
 from app.lifespan import build_lifespan
@@ -93,6 +94,7 @@ def create_app(
     # Authentication only identifies the caller; it must run before rate limiting, which keys
     # by principal.
     app.add_middleware(AuthenticationMiddleware)
+    app.add_middleware(JsonBodyMiddleware)
     # Level 6: nearly level 9's ratio on JSON for a fraction of the CPU.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     if settings.cors_allow_origins:

@@ -184,3 +184,36 @@ EXTERNAL_REQUEST_DURATION = Histogram(
     ["provider"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0),
 )
+
+
+# Ingest pipeline and outbox relay. `kind` is new/changed/unchanged/rejected; `topic` is one of
+# the configured aurum.ref.* topics (bounded by the provider list).
+INGEST_ROWS = Counter(
+    f"{PREFIX}_ingest_rows_total",
+    "Observation rows through the ingest pipeline in committed batches, by provider and kind.",
+    ["provider", "kind"],
+)
+INGEST_BATCH_SECONDS = Histogram(
+    f"{PREFIX}_ingest_batch_seconds",
+    "Duration of one ingest batch (checks, COPY, upsert, outbox, checkpoints), before commit.",
+    ["provider"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+OUTBOX_PENDING = Gauge(
+    f"{PREFIX}_outbox_pending",
+    "Unsent kafka_outbox rows, as the relay last counted them.",
+)
+OUTBOX_LAG_SECONDS = Gauge(
+    f"{PREFIX}_outbox_lag_seconds",
+    "Age of the oldest unsent kafka_outbox row (0 when none is pending).",
+)
+OUTBOX_SENT = Counter(
+    f"{PREFIX}_outbox_sent_total",
+    "Outbox rows delivered to Kafka (acknowledged by the broker) and marked sent.",
+    ["topic"],
+)
+OUTBOX_FAILED = Counter(
+    f"{PREFIX}_outbox_failed_total",
+    "Outbox deliveries that failed or went unconfirmed; the rows stay unsent and are retried.",
+    ["topic"],
+)

@@ -164,3 +164,21 @@ async def test_ttl_reverts_to_the_previous_value_as_an_audited_system_action(
             "AND target = 'flag:external_ingest' ORDER BY id DESC LIMIT 1"
         ).fetchone()
     assert row == ("system", "ttl expired")
+
+
+async def test_runbook_curl_bodies_work_without_a_json_content_type(settings: Settings) -> None:
+    """`curl -d '{...}'` labels JSON as form data; the runbooks add only an auth header."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    async with client_for(settings) as client:
+        response = await client.post(
+            f"{URL}/external_read_cache",
+            content=b'{"enabled": true, "configuration": {"ttl_seconds": 900}}',
+            headers=bearer(settings, Role.OPERATOR) | form,
+        )
+        assert response.status_code == 200, response.text
+        broken = await client.post(
+            f"{URL}/external_read_cache",
+            content=b"enabled=true",
+            headers=bearer(settings, Role.OPERATOR) | form,
+        )
+        assert broken.status_code == 422 and "not valid JSON" in broken.json()["message"]
