@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-from types import FrameType
 
 import click
 
@@ -34,9 +31,8 @@ cli.add_command(token)
 @click.option("--port", type=int, default=None, help="Port (default AURUM_PORT, 8080).")
 def serve(host: str | None, port: int | None) -> None:
     """Start the API (and the embedded PostgreSQL/Redis when no URLs are set)."""
-    import uvicorn
-
     from app.bootstrap import prepare
+    from app.cli.serving import run_server
     from app.main import create_app
     from app.observability.logging import configure_logging
 
@@ -49,21 +45,7 @@ def serve(host: str | None, port: int | None) -> None:
         fail(str(exc))
     if settings.embedded_database:
         _announce_bootstrap_key(settings, dependencies.database_url)
-    config = uvicorn.Config(
-        create_app(settings, dependencies),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-        proxy_headers=False,
-    )
-    # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal. Turn that
-    # into a normal exit so the embedded PostgreSQL and Redis are stopped by their exit hooks.
-    signal.signal(signal.SIGTERM, _exit_quietly)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+    run_server(create_app(settings, dependencies), host=settings.host, port=settings.port)
 
 
 def _announce_bootstrap_key(settings: Settings, database_url: str) -> None:
@@ -91,10 +73,6 @@ def _announce_bootstrap_key(settings: Settings, database_url: str) -> None:
         err=True,
     )
     log.info("bootstrap admin key created", extra={"key_file": str(path)})
-
-
-def _exit_quietly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
 
 
 @cli.command()

@@ -146,11 +146,24 @@ class ProvidersConfig(_Strict):
         )
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_config_path(path: Path) -> Path:
+    """A relative path is looked up in the working directory, then in the project root (so
+    `aurum serve` started elsewhere, as the benchmarks do, still finds `config/`)."""
+    if path.is_absolute() or path.exists():
+        return path
+    candidate = PROJECT_ROOT / path
+    return candidate if candidate.exists() else path
+
+
 class ProviderConfigError(ValueError):
     """The file is unusable; the message names the file, line and key."""
 
 
 def load_provider_config(path: Path) -> ProvidersConfig:
+    path = resolve_config_path(path)
     try:
         text = path.read_text()
     except OSError as exc:

@@ -69,28 +69,40 @@ class RateLimitChange(BaseModel):
     reason: str | None = Field(default=None, max_length=1024)
 
 
+async def _change(
+    request: Request,
+    session: SessionDep,
+    audit: AuditDep,
+    provider: str,
+    changes: dict[str, Any],
+    *,
+    reason: str | None,
+    action: str,
+) -> ProviderGuard:
+    """Store, audit and publish an override; this replica applies it at once, the others
+    within a second."""
+    guard = _guards(request)[provider]
+    if reason:
+        audit = dataclasses.replace(audit, reason=reason)
+    redis = request.app.state.resources.redis
+    await overrides.change(session, redis, audit, provider, changes, action=action)
+    await _guards(request).refresh_overrides()
+    return guard
+
+
 @router.patch("/ratelimits/{provider}")
 async def change_ratelimit(
     provider: str, body: RateLimitChange, request: Request, session: SessionDep, audit: AuditDep
 ) -> dict[str, Any]:
-    guard = _guards(request)[provider]
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
     if not changes:
         raise InvalidInput(
             "Nothing to change: send requests_per_second, burst, daily_quota or hourly_quota.",
             details=[{"field": "body", "message": "no field given"}],
         )
-    if body.reason:
-        audit = dataclasses.replace(audit, reason=body.reason)
-    await overrides.change(
-        session,
-        request.app.state.resources.redis,
-        audit,
-        provider,
-        changes,
-        action="ratelimit.change",
+    guard = await _change(
+        request, session, audit, provider, changes, reason=body.reason, action="ratelimit.change"
     )
-    await _guards(request).refresh_overrides()  # this replica at once; the others within 1 s
     return await _ratelimit_view(guard)
 
 
@@ -138,16 +150,8 @@ class BudgetChange(BaseModel):
 async def change_budget(
     provider: str, body: BudgetChange, request: Request, session: SessionDep, audit: AuditDep
 ) -> dict[str, Any]:
-    guard = _guards(request)[provider]
-    if body.reason:
-        audit = dataclasses.replace(audit, reason=body.reason)
-    await overrides.change(
-        session,
-        request.app.state.resources.redis,
-        audit,
-        provider,
-        {"monthly_budget_usd": body.monthly_budget_usd},
-        action="cost.budget.change",
+    changes = {"monthly_budget_usd": body.monthly_budget_usd}
+    guard = await _change(
+        request, session, audit, provider, changes, reason=body.reason, action="cost.budget.change"
     )
-    await _guards(request).refresh_overrides()
     return await guard.cost.report()

@@ -11,13 +11,12 @@ log, no Server header, no proxy headers. Started by the benchmark as
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 from pathlib import Path
-from types import FrameType
 
 from fastapi import FastAPI
 from fastapi.responses import Response
+
+from app.cli.serving import run_server
 
 
 def create_bare_app(path: str, body: bytes) -> FastAPI:
@@ -30,12 +29,7 @@ def create_bare_app(path: str, body: bytes) -> FastAPI:
     return app
 
 
-def _exit_quietly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
 
     parser = argparse.ArgumentParser(description="Serve the bare app (a).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -43,19 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", required=True)
     parser.add_argument("--body-file", type=Path, required=True)
     args = parser.parse_args(argv)
-    config = uvicorn.Config(
-        create_bare_app(args.path, args.body_file.read_bytes()),
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-        proxy_headers=False,
+    run_server(
+        create_bare_app(args.path, args.body_file.read_bytes()), host=args.host, port=args.port
     )
-    signal.signal(signal.SIGTERM, _exit_quietly)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":
