@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy
+.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -39,6 +39,9 @@ bench-api-overhead: $(STAMP)
 
 bench-limiter-accuracy: $(STAMP)
 	$(BIN)/python -m bench.limiter_accuracy $(BENCH_ARGS)
+
+bench-request-cost: $(STAMP)
+	$(BIN)/python -m bench.request_cost $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,1 +1,2 @@
-"""The ingest pipeline: row checks → COPY to staging → upsert + outbox + checkpoint, one transaction."""
+"""The ingest pipeline: row checks → COPY to staging → upsert + outbox + checkpoint, in one
+transaction."""

@@ -31,7 +31,7 @@ _EMPTY_JSON = "{}"
 
 
 class MalformedBatch(InvalidInput):
-    """The batch itself is unusable (not the rows in it): nothing is written, no checkpoint moves."""
+    """The batch itself is unusable: nothing is written and no checkpoint moves."""
 
     code = "malformed_batch"
 
@@ -76,8 +76,11 @@ def _reason(row: RawObservation, latest: date, future_reason: str) -> str | Vali
         return f"raw_value not text of at most {MAX_RAW_VALUE} characters"
     if row.units is not None and (not isinstance(row.units, str) or len(row.units) > MAX_UNITS):
         return f"units not text of at most {MAX_UNITS} characters"
-    if "\x00" in series_id or "\x00" in label or "\x00" in (row.raw_value or "") or (
-        "\x00" in (row.units or "")
+    if (
+        "\x00" in series_id
+        or "\x00" in label
+        or "\x00" in (row.raw_value or "")
+        or ("\x00" in (row.units or ""))
     ):
         return "text contains a NUL character"
     metadata_json = _metadata_json(row.metadata)

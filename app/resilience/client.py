@@ -9,6 +9,7 @@ counts against the quota and the cost, because the provider counts them.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ class GuardedClient:
     def __init__(self, guards: ProviderGuards, http: httpx.AsyncClient) -> None:
         self.guards = guards
         self.http = http
+        # Attempts sent per provider by this process (run summaries; metrics have the rest).
+        self.attempts: Counter[str] = Counter()
 
     async def request(
         self,
@@ -68,6 +71,7 @@ class GuardedClient:
                 await guard.breaker.release(permit)
                 raise
             await guard.cost.record()
+            self.attempts[provider] += 1
             started = time.perf_counter()
             response: httpx.Response | None = None
             error: BaseException | None = None

@@ -1,0 +1,291 @@
+"""`python -m app.runner`: run collectors by hand, the same code path as the scheduled jobs.
+
+    python -m app.runner --providers fred,eia,noaa,worldbank --loop --interval 3600
+    python -m app.runner --providers fred --catalog-only --log-level DEBUG
+    python -m app.runner --providers fred --datasets DEXUSEU --start 2024-09-23 --end 2024-09-23
+
+A provider whose credential is not set is collected from the provider sandbox, started in
+this process, and the run says so loudly. Exit code 1 when any provider failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import click
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.bootstrap import StartupError, check_redis, resolve_redis_url
+from app.cli.database import database_url_for_commands
+from app.cli.output import fail
+from app.cli.settings_loader import load_settings
+from app.db.engine import build_engine, build_sessionmaker
+from app.db.repositories import catalog as catalog_repo
+from app.jobs.collect import CollectionRequest, CollectionSummary, collect_provider
+from app.observability.logging import configure_logging
+from app.providers.base import CollectContext, Collector, DatasetInfo
+from app.providers.config import (
+    PROVIDER_NAMES,
+    ProvidersConfig,
+    ProviderSection,
+    load_provider_config,
+)
+from app.providers.registry import collector_for
+from app.resilience.client import GuardedClient
+from app.resilience.errors import ProviderCallError
+from app.resilience.guards import ProviderGuards
+from app.settings import Settings
+
+log = logging.getLogger("aurum.runner")
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    providers: list[str]
+    datasets: list[str] | None
+    start: date | None
+    end: date | None
+    catalog_only: bool
+    database_url: str
+    redis_url: str
+
+
+class Progress:
+    """One updating line per provider on a terminal; nothing extra otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def update(self, summary: CollectionSummary) -> None:
+        if self.tty:
+            sys.stderr.write(
+                f"\r  {summary.provider:<10} batches {summary.batches:>5}"
+                f"  new {summary.rows_new:>8}  changed {summary.rows_changed:>7}"
+                f"  rejected {summary.rows_rejected:>5}"
+            )
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def _credential(settings: Settings, setting: str | None) -> str | None:
+    """The provider's credential; "" when it needs none (World Bank), None when unset."""
+    if setting is None:
+        return ""
+    value = getattr(settings, setting, None)
+    return value.get_secret_value() if value is not None else None
+
+
+async def _run_once(settings: Settings, config: ProvidersConfig, options: RunOptions) -> bool:
+    engine = build_engine(settings, options.database_url)
+    sessionmaker = build_sessionmaker(engine)
+    redis = Redis.from_url(options.redis_url, decode_responses=True)
+    resilience = {p: config.resilience(p) for p in options.providers}
+    guards = ProviderGuards(redis, resilience, replica=f"runner-{uuid.uuid4().hex[:6]}")
+    http = httpx.AsyncClient()
+    client = GuardedClient(guards, http)
+    sandbox = None
+    ok = True
+    try:
+        sections = {p: config.providers[p] for p in options.providers}  # type: ignore[index]
+        credentials = {p: _credential(settings, s.credential_setting) for p, s in sections.items()}
+        if any(value is None for value in credentials.values()):
+            from app.sandbox.server import SandboxServer
+
+            sandbox = SandboxServer().start()
+            log.warning(
+                "SANDBOX MODE for %s: no credential set, collecting generated data from %s",
+                ", ".join(p for p, v in credentials.items() if v is None),
+                sandbox.url,
+            )
+        for provider, section in sections.items():
+            credential = credentials[provider]
+            base_url = section.base_url
+            if credential is None and sandbox is not None:
+                base_url = sandbox.base_urls()[provider]
+            ok &= await _run_provider(
+                settings, provider, section, client, sessionmaker, options,
+                base_url=base_url, credential=credential,
+            )  # fmt: skip
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+        await guards.aclose()
+        await http.aclose()
+        await redis.aclose()
+        await engine.dispose()
+    return ok
+
+
+async def _run_provider(
+    settings: Settings,
+    provider: str,
+    section: ProviderSection,
+    client: GuardedClient,
+    sessionmaker: Sessions,
+    options: RunOptions,
+    *,
+    base_url: str,
+    credential: str | None,
+) -> bool:
+    collector = collector_for(provider)
+    if collector is None:
+        click.echo(f"{provider}: FAILED: no collector for {provider} yet (only FRED so far)")
+        return False
+    mode = "sandbox" if credential is None else "live"
+    series = options.datasets or [str(d.get("series_id") or d.get("id")) for d in section.datasets]
+    topics = section.kafka_topics
+    request = CollectionRequest(
+        provider=provider,
+        base_url=base_url,
+        credential=credential or "sandbox",
+        datasets=series,
+        topic=topics.get("series", f"aurum.ref.{provider}.series.v1"),
+        dlq_topic=topics.get("dlq", f"aurum.ref.{provider}.series.dlq.v1"),
+        batch_size=section.ingest.batch_size,
+        start=options.start,
+        end=options.end,
+    )
+    started = time.monotonic()
+    try:
+        if options.catalog_only:
+            return await _catalog(collector, client, sessionmaker, request, section, mode)
+        progress = Progress()
+        summary = await collect_provider(
+            sessionmaker=sessionmaker,
+            collector=collector,
+            client=client,
+            tenant_id=settings.tenant_id,
+            request=request,
+            on_batch=progress.update,
+        )
+        progress.done()
+    except (ProviderCallError, ValueError) as exc:
+        click.echo(f"{provider}: FAILED after {time.monotonic() - started:.1f}s: {exc}")
+        return False
+    click.echo(
+        f"{provider}: {summary.series_checked} series checked, {summary.skipped_unchanged} "
+        f"unchanged, {summary.requests} requests, rows {summary.rows_new} new, "
+        f"{summary.rows_changed} changed, {summary.rows_rejected} rejected "
+        f"({mode}, {time.monotonic() - started:.1f}s)"
+    )
+    return True
+
+
+async def _catalog(
+    collector: Collector,
+    client: GuardedClient,
+    sessionmaker: Sessions,
+    request: CollectionRequest,
+    section: ProviderSection,
+    mode: str,
+) -> bool:
+    ctx = CollectContext(
+        client=client,
+        base_url=request.base_url,
+        credential=request.credential,
+        datasets=request.datasets,
+        states={},
+        now=datetime.now(UTC),
+    )
+    found = await collector.catalog(ctx)
+    async with sessionmaker() as session, session.begin():
+        await catalog_repo.upsert_provider(
+            session,
+            name=request.provider,
+            display_name=section.display_name,
+            enabled=section.enabled,
+            mode=mode,
+            base_url=request.base_url,
+        )
+        rows = [_dataset_row(request.provider, info) for info in found]
+        await catalog_repo.upsert_datasets(session, rows)
+    requests = client.attempts[request.provider]
+    click.echo(f"{request.provider}: catalog: {len(found)} datasets ({mode}, {requests} requests)")
+    return True
+
+
+def _dataset_row(provider: str, info: DatasetInfo) -> dict[str, Any]:
+    return {
+        "provider": provider,
+        "series_id": info.series_id,
+        "title": info.title[:1024],
+        "units": info.units,
+        "frequency": info.frequency,
+        "seasonal_adjustment": info.seasonal_adjustment,
+        "provider_last_updated": info.provider_last_updated,
+        "observation_start": info.observation_start,
+        "observation_end": info.observation_end,
+        "attributes": info.attributes,
+    }
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--providers", default=",".join(PROVIDER_NAMES), show_default=True)
+@click.option("--datasets", default=None, help="Comma-separated series ids (default: the file's).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Backfill from.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Backfill to.")
+@click.option("--catalog-only", is_flag=True, help="Fill the dataset catalog; fetch no data.")
+@click.option("--loop", is_flag=True, help="Run again every --interval seconds until Ctrl-C.")
+@click.option("--interval", type=click.IntRange(10, 86_400), default=3600, show_default=True)
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR.")
+def main(
+    providers: str,
+    datasets: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    catalog_only: bool,
+    loop: bool,
+    interval: int,
+    log_level: str | None,
+) -> None:
+    """Collect from providers into PostgreSQL (and the Kafka outbox)."""
+    settings = load_settings(**({"log_level": log_level} if log_level else {}))
+    configure_logging(settings)
+    chosen = [p.strip() for p in providers.split(",") if p.strip()]
+    unknown = sorted(set(chosen) - set(PROVIDER_NAMES))
+    if unknown:
+        fail(f"--providers: unknown {', '.join(unknown)}; known: {', '.join(PROVIDER_NAMES)}")
+    if start and end and start > end:
+        fail("--start must not be after --end")
+    try:
+        config = load_provider_config(settings.provider_config_path)
+        database_url = database_url_for_commands(settings)
+        redis_url = resolve_redis_url(settings)
+        check_redis(redis_url)
+    except (StartupError, ValueError) as exc:
+        fail(str(exc))
+    options = RunOptions(
+        providers=chosen,
+        datasets=[d.strip() for d in datasets.split(",")] if datasets else None,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        catalog_only=catalog_only,
+        database_url=database_url,
+        redis_url=redis_url,
+    )
+    ok = True
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            ok = asyncio.run(_run_once(settings, config, options))
+            if not loop:
+                break
+            time.sleep(interval)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Requests a refresh costs, counted by the provider sandbox."""

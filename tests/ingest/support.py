@@ -1,0 +1,60 @@
+"""Row builders and read-back queries shared by the ingest tests."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.ingest.rows import RawObservation
+
+
+def obs(series_id: str, day: date, value: float | None, **extra: Any) -> RawObservation:
+    fields: dict[str, Any] = {
+        "series_id": series_id,
+        "period_label": day.isoformat(),
+        "obs_date": day,
+        "value": value,
+        "raw_value": None if value is None else repr(value),
+        "units": "Percent",
+        "metadata": {},
+    }
+    fields.update(extra)
+    return RawObservation(**fields)
+
+
+def daily(series_id: str, count: int, start: date = date(2020, 1, 1)) -> list[RawObservation]:
+    return [obs(series_id, start + timedelta(days=i), float(i)) for i in range(count)]
+
+
+async def scalar(sessionmaker: async_sessionmaker[AsyncSession], sql: str, **params: Any) -> Any:
+    async with sessionmaker() as session:
+        return (await session.execute(text(sql), params)).scalar_one()
+
+
+async def rows(
+    sessionmaker: async_sessionmaker[AsyncSession], sql: str, **params: Any
+) -> list[Any]:
+    async with sessionmaker() as session:
+        return list((await session.execute(text(sql), params)).all())
+
+
+async def counts(sessionmaker: async_sessionmaker[AsyncSession], provider: str) -> dict[str, int]:
+    """Observations, outbox rows (both topics) and dead letters written for a provider."""
+    return {
+        "obs": await scalar(
+            sessionmaker,
+            "SELECT count(*) FROM external_timeseries_obs WHERE provider = :p",
+            p=provider,
+        ),
+        "outbox": await scalar(
+            sessionmaker,
+            "SELECT count(*) FROM kafka_outbox WHERE payload->>'provider' = :p",
+            p=provider,
+        ),
+        "dead": await scalar(
+            sessionmaker, "SELECT count(*) FROM ingest_dead_letters WHERE provider = :p", p=provider
+        ),
+    }

@@ -1,0 +1,66 @@
+"""`python -m app.runner` as the runbooks type it, in sandbox mode (no credential set)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import psycopg
+
+from app.db.engine import libpq_url
+
+
+def _runner(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AURUM_")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "app.runner", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_fred_collects_from_the_sandbox_then_costs_only_change_detection(
+    database_url: str, redis_url: str
+) -> None:
+    tenant = f"runner{uuid.uuid4().hex[:6]}"
+    env = {"AURUM_DATABASE_URL": database_url, "AURUM_REDIS_URL": redis_url}
+    env["AURUM_TENANT_ID"] = tenant
+    first = _runner("--providers", "fred", "--log-level", "WARNING", **env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "SANDBOX MODE" in first.stdout + first.stderr
+    assert "fred: 4 series checked" in first.stdout and "(sandbox" in first.stdout
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        stored = conn.execute(
+            "SELECT count(DISTINCT series_id) FROM external_timeseries_obs WHERE tenant_id = %s",
+            (tenant,),
+        ).fetchone()
+    assert stored == (4,)
+
+    second = _runner("--providers", "fred", "--log-level", "WARNING", **env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "4 unchanged, 1 requests, rows 0 new, 0 changed" in second.stdout  # only the feed
+
+
+def test_catalog_only_fills_the_dataset_catalog(database_url: str, redis_url: str) -> None:
+    result = _runner(
+        "--providers", "fred", "--catalog-only", "--log-level", "WARNING",
+        AURUM_DATABASE_URL=database_url, AURUM_REDIS_URL=redis_url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fred: catalog: 4 datasets (sandbox" in result.stdout
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT series_id, title <> '' FROM datasets WHERE provider = 'fred' ORDER BY 1"
+        ).fetchall()
+    assert rows == [("DEXUSEU", True), ("DGS10", True), ("GDP", True), ("UNRATE", True)]
+
+
+def test_bad_arguments_are_one_line_errors(database_url: str) -> None:
+    result = _runner("--providers", "fred,nosuch", AURUM_DATABASE_URL=database_url)
+    assert result.returncode == 1 and "nosuch" in result.stderr
+    assert "Traceback" not in result.stderr
