@@ -29,6 +29,7 @@ from app.routers import (
     external_limits,
     identity,
     probes,
+    provider_config,
     runtime_config,
 )
 from app.settings import Settings, get_settings
@@ -75,6 +76,7 @@ def create_app(
     protect(app, external_limits.router, ADMIN_AREA)
     protect(app, circuit_breakers.router, ADMIN_AREA)
     protect(app, circuit_breakers.legacy_router, ADMIN_AREA)
+    protect(app, provider_config.router, ADMIN_ONLY)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate

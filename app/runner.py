@@ -44,7 +44,7 @@ from app.providers.registry import collector_for
 from app.resilience.client import GuardedClient
 from app.resilience.errors import ProviderCallError
 from app.resilience.guards import ProviderGuards
-from app.settings import Settings
+from app.settings import ProviderMode, Settings
 
 log = logging.getLogger("aurum.runner")
 Sessions = async_sessionmaker[AsyncSession]
@@ -89,6 +89,19 @@ def _credential(settings: Settings, setting: str | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
+def sandboxed(settings: Settings, credentials: dict[str, str | None]) -> set[str]:
+    """The providers to collect from the sandbox (see ProviderMode)."""
+    if settings.provider_mode is ProviderMode.SANDBOX:
+        return set(credentials)
+    if settings.provider_mode is ProviderMode.LIVE:
+        return set()
+    missing = {p for p, value in credentials.items() if value is None}
+    keyed = [p for p, value in credentials.items() if value != ""]
+    if keyed and all(p in missing for p in keyed):  # no key at all: a developer's machine
+        return set(credentials)
+    return missing
+
+
 async def _run_once(settings: Settings, config: ProvidersConfig, options: RunOptions) -> bool:
     engine = build_engine(settings, options.database_url)
     sessionmaker = build_sessionmaker(engine)
@@ -102,20 +115,23 @@ async def _run_once(settings: Settings, config: ProvidersConfig, options: RunOpt
     try:
         sections = {p: config.providers[p] for p in options.providers}  # type: ignore[index]
         credentials = {p: _credential(settings, s.credential_setting) for p, s in sections.items()}
-        if any(value is None for value in credentials.values()):
+        in_sandbox = sandboxed(settings, credentials)
+        if in_sandbox:
             from app.sandbox.server import SandboxServer
 
             sandbox = SandboxServer().start()
             log.warning(
-                "SANDBOX MODE for %s: no credential set, collecting generated data from %s",
-                ", ".join(p for p, v in credentials.items() if v is None),
+                "SANDBOX MODE for %s (AURUM_PROVIDER_MODE=%s): collecting generated data from %s",
+                ", ".join(sorted(in_sandbox)),
+                settings.provider_mode.value,
                 sandbox.url,
             )
         for provider, section in sections.items():
             credential = credentials[provider]
             base_url = section.base_url
-            if credential is None and sandbox is not None:
+            if provider in in_sandbox and sandbox is not None:
                 base_url = sandbox.base_urls()[provider]
+                credential = None
             ok &= await _run_provider(
                 settings, provider, section, client, sessionmaker, options,
                 base_url=base_url, credential=credential,
@@ -143,7 +159,7 @@ async def _run_provider(
 ) -> bool:
     collector = collector_for(provider)
     if collector is None:
-        click.echo(f"{provider}: FAILED: no collector for {provider} yet (only FRED so far)")
+        click.echo(f"{provider}: FAILED: no collector serves {provider}")
         return False
     mode = "sandbox" if credential is None else "live"
     series = options.datasets or [str(d.get("series_id") or d.get("id")) for d in section.datasets]

@@ -45,6 +45,17 @@ _WELL_KNOWN_SECRETS = {"changethis", "changeme", "secret", "password", "your-sec
 MIN_SECRET_LENGTH = 32
 
 
+class ProviderMode(StrEnum):
+    """Where collectors send requests. AUTO: a provider whose credential is unset uses the
+    sandbox, and a provider that needs none (World Bank) uses it too when no credentialed
+    provider has a key (a machine with no keys at all is a developer's); LIVE: always the
+    real APIs; SANDBOX: always the sandbox."""
+
+    AUTO = "auto"
+    LIVE = "live"
+    SANDBOX = "sandbox"
+
+
 class LogFormat(StrEnum):
     JSON = "json"
     CONSOLE = "console"
@@ -100,6 +111,7 @@ class Settings(BaseSettings):
 
     # Providers. Credentials are named by `credential_setting` in the provider file.
     provider_config_path: Path = Path("config/external_providers.yml")
+    provider_mode: ProviderMode = ProviderMode.AUTO
     fred_api_key: SecretStr | None = None
     eia_api_key: SecretStr | None = None
     noaa_token: SecretStr | None = None

@@ -64,3 +64,21 @@ def test_bad_arguments_are_one_line_errors(database_url: str) -> None:
     result = _runner("--providers", "fred,nosuch", AURUM_DATABASE_URL=database_url)
     assert result.returncode == 1 and "nosuch" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_all_four_providers_collect_from_the_sandbox_without_credentials(
+    database_url: str, redis_url: str
+) -> None:
+    """The issue's own check: no credentials, all four providers, exit 0; the second run right
+    after costs only change-detection requests and fetches nothing."""
+    env = {"AURUM_DATABASE_URL": database_url, "AURUM_REDIS_URL": redis_url}
+    env["AURUM_TENANT_ID"] = f"all{uuid.uuid4().hex[:6]}"
+    args = ("--providers", "fred,eia,noaa,worldbank", "--log-level", "WARNING")
+    first = _runner(*args, **env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = _runner(*args, **env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    lines = {line.split(":", 1)[0]: line for line in second.stdout.splitlines() if ": " in line}
+    for provider in ("fred", "eia", "noaa", "worldbank"):
+        assert "rows 0 new, 0 changed" in lines[provider], lines[provider]
+        assert "(sandbox" in lines[provider]

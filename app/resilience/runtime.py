@@ -32,6 +32,24 @@ class ProviderRuntime:
         await self.guards.aclose()
         await self.http.aclose()
 
+    async def reload(self, settings: Settings, redis: Redis) -> ProvidersConfig:
+        """Load the provider file again and swap in guards built from it. Raises
+        ProviderConfigError (naming file, line and key) and changes nothing when the file is
+        invalid. Breaker, limiter and quota state live in Redis, so new guards resume it."""
+        config = load_provider_config(settings.provider_config_path)
+        guards = ProviderGuards(
+            redis,
+            {name: config.resilience(name) for name in config.providers},
+            replica=settings.replica_id,
+        )
+        with contextlib.suppress(RedisError, OSError):
+            await guards.refresh_overrides()
+        guards.start()
+        old, self.guards, self.config = self.guards, guards, config
+        self.client.guards = guards
+        await old.aclose()
+        return config
+
 
 async def start_providers(
     settings: Settings,

@@ -61,7 +61,12 @@ async def _legacy_reset(database_url: str) -> tuple[str, dict[str, Any]]:
     return "/admin/reset-circuit-breaker?provider=eia", {}
 
 
+async def _reload_config(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/v1/admin/external/config/reload", {}
+
+
 EXAMPLES: dict[tuple[str, str], Example] = {
+    ("POST", "/v1/admin/external/config/reload"): _reload_config,
     ("PATCH", "/v1/admin/external/ratelimits/{provider}"): _patch_rate,
     ("DELETE", "/v1/admin/external/quotas/{provider}"): _reset_quota,
     ("PATCH", "/v1/admin/external/costs/{provider}"): _patch_budget,
