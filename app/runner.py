@@ -31,7 +31,12 @@ from app.cli.output import fail
 from app.cli.settings_loader import load_settings
 from app.db.engine import build_engine, build_sessionmaker
 from app.db.repositories import catalog as catalog_repo
-from app.jobs.collect import CollectionRequest, CollectionSummary, collect_provider
+from app.jobs.collect import (
+    CollectionRequest,
+    CollectionSummary,
+    collect_provider,
+    collection_request,
+)
 from app.observability.logging import configure_logging
 from app.providers.base import CollectContext, Collector, DatasetInfo
 from app.providers.config import (
@@ -40,11 +45,13 @@ from app.providers.config import (
     ProviderSection,
     load_provider_config,
 )
+from app.providers.mode import credentials as provider_credentials
+from app.providers.mode import sandboxed
 from app.providers.registry import collector_for
 from app.resilience.client import GuardedClient
 from app.resilience.errors import ProviderCallError
 from app.resilience.guards import ProviderGuards
-from app.settings import ProviderMode, Settings
+from app.settings import Settings
 
 log = logging.getLogger("aurum.runner")
 Sessions = async_sessionmaker[AsyncSession]
@@ -81,27 +88,6 @@ class Progress:
             sys.stderr.write("\n")
 
 
-def _credential(settings: Settings, setting: str | None) -> str | None:
-    """The provider's credential; "" when it needs none (World Bank), None when unset."""
-    if setting is None:
-        return ""
-    value = getattr(settings, setting, None)
-    return value.get_secret_value() if value is not None else None
-
-
-def sandboxed(settings: Settings, credentials: dict[str, str | None]) -> set[str]:
-    """The providers to collect from the sandbox (see ProviderMode)."""
-    if settings.provider_mode is ProviderMode.SANDBOX:
-        return set(credentials)
-    if settings.provider_mode is ProviderMode.LIVE:
-        return set()
-    missing = {p for p, value in credentials.items() if value is None}
-    keyed = [p for p, value in credentials.items() if value != ""]
-    if keyed and all(p in missing for p in keyed):  # no key at all: a developer's machine
-        return set(credentials)
-    return missing
-
-
 async def _run_once(settings: Settings, config: ProvidersConfig, options: RunOptions) -> bool:
     engine = build_engine(settings, options.database_url)
     sessionmaker = build_sessionmaker(engine)
@@ -114,7 +100,7 @@ async def _run_once(settings: Settings, config: ProvidersConfig, options: RunOpt
     ok = True
     try:
         sections = {p: config.providers[p] for p in options.providers}  # type: ignore[index]
-        credentials = {p: _credential(settings, s.credential_setting) for p, s in sections.items()}
+        credentials = provider_credentials(settings, config, list(sections))
         in_sandbox = sandboxed(settings, credentials)
         if in_sandbox:
             from app.sandbox.server import SandboxServer
@@ -162,19 +148,10 @@ async def _run_provider(
         click.echo(f"{provider}: FAILED: no collector serves {provider}")
         return False
     mode = "sandbox" if credential is None else "live"
-    series = options.datasets or [str(d.get("series_id") or d.get("id")) for d in section.datasets]
-    topics = section.kafka_topics
-    request = CollectionRequest(
-        provider=provider,
-        base_url=base_url,
-        credential=credential or "sandbox",
-        datasets=series,
-        topic=topics.get("series", f"aurum.ref.{provider}.series.v1"),
-        dlq_topic=topics.get("dlq", f"aurum.ref.{provider}.series.dlq.v1"),
-        batch_size=section.ingest.batch_size,
-        start=options.start,
-        end=options.end,
-    )
+    request = collection_request(
+        provider, section, base_url=base_url, credential=credential or "sandbox",
+        datasets=options.datasets, start=options.start, end=options.end,
+    )  # fmt: skip
     started = time.monotonic()
     try:
         if options.catalog_only:

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # Providers. Credentials are named by `credential_setting` in the provider file.
     provider_config_path: Path = Path("config/external_providers.yml")
     provider_mode: ProviderMode = ProviderMode.AUTO
+    # In sandbox mode the service itself collects at start and then this often (0: never).
+    sandbox_collect_interval_seconds: int = Field(default=300, ge=0, le=86_400)
     fred_api_key: SecretStr | None = None
     eia_api_key: SecretStr | None = None
     noaa_token: SecretStr | None = None

@@ -59,6 +59,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
         # Limits stay on (the real middleware runs) but generous, with fresh counters per test;
         # the rate-limit tests set their own.
         rate_limit_default="100000/minute",
+        sandbox_collect_interval_seconds=0,  # tests collect explicitly
         rate_limit_key_prefix=f"aurum:rl:test:{uuid.uuid4().hex[:8]}",
         _env_file=None,  # type: ignore[call-arg]
     )

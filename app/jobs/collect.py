@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.repositories import checkpoints as checkpoint_repo
 from app.ingest.pipeline import ingest_batch
 from app.providers.base import CollectContext, Collector, SeriesState
+from app.providers.config import ProviderSection
 from app.resilience.client import GuardedClient
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,32 @@ class CollectionRequest:
     batch_size: int
     start: date | None = None
     end: date | None = None
+
+
+def collection_request(
+    provider: str,
+    section: ProviderSection,
+    *,
+    base_url: str,
+    credential: str,
+    datasets: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> CollectionRequest:
+    """A request from the provider file's section (its datasets, topics and batch size)."""
+    topics = section.kafka_topics
+    configured = [str(d.get("series_id") or d.get("id")) for d in section.datasets]
+    return CollectionRequest(
+        provider=provider,
+        base_url=base_url,
+        credential=credential,
+        datasets=datasets or configured,
+        topic=topics.get("series", f"aurum.ref.{provider}.series.v1"),
+        dlq_topic=topics.get("dlq", f"aurum.ref.{provider}.series.dlq.v1"),
+        batch_size=section.ingest.batch_size,
+        start=start,
+        end=end,
+    )
 
 
 async def load_states(

@@ -136,6 +136,16 @@ def test_embedded_default_serves_stops_cleanly_and_keeps_data(service: _Service)
         )
     redis_sync.Redis(port=service.redis_port).set("aurum:test:marker", "kept")
 
+    # With no provider keys the service collects from the sandbox: data within a minute.
+    deadline = time.monotonic() + 60
+    observations = 0
+    while time.monotonic() < deadline and observations == 0:
+        with _pg(service.data_dir) as conn:
+            row = conn.execute("SELECT count(*) FROM external_timeseries_obs").fetchone()
+            observations = row[0] if row else 0
+        time.sleep(0.5)
+    assert observations > 0, "no sandbox data arrived within a minute of start"
+
     assert service.stop(signal.SIGINT) == 0  # Ctrl-C
     assert not (service.data_dir / "postgres" / "postmaster.pid").exists()
     assert not port_open("127.0.0.1", service.redis_port)
