@@ -7,10 +7,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import psycopg
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.engine import build_sessionmaker, libpq_url
@@ -18,8 +16,8 @@ from app.jobs.collect import CollectionRequest, collect_provider
 from app.providers.fred import FredCollector
 from app.resilience.client import GuardedClient
 from app.resilience.config import RateConfig, ResilienceConfig, RetryConfig
-from app.resilience.guards import ProviderGuards
 from app.sandbox.server import SandboxServer
+from tests.support.collecting import guarded_client
 
 SERIES = ["DGS10", "UNRATE"]
 
@@ -32,18 +30,13 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[GuardedClient]:
-    redis = Redis.from_url(redis_url, decode_responses=True)
     config = ResilienceConfig(
         provider="fred",
         rate=RateConfig(requests_per_second=500, burst=50),
         retry=RetryConfig(base_delay_seconds=0.01, max_delay_seconds=0.2, timeout_seconds=10),
     )
-    guards = ProviderGuards(redis, {"fred": config}, replica="test")
-    http = httpx.AsyncClient()
-    yield GuardedClient(guards, http)
-    await guards.aclose()
-    await http.aclose()
-    await redis.aclose()
+    async with guarded_client(redis_url, config) as client:
+        yield client
 
 
 def _stored(database_url: str, tenant: str, series_id: str) -> dict[str, str | None]:

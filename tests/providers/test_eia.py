@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db.engine import build_sessionmaker, libpq_url
@@ -33,9 +32,9 @@ from app.providers.eia import (
 from app.resilience.client import GuardedClient
 from app.resilience.config import RateConfig, ResilienceConfig, RetryConfig
 from app.resilience.errors import ProviderUnavailable
-from app.resilience.guards import ProviderGuards
 from app.sandbox.catalog import default_catalog
 from app.sandbox.server import SandboxServer
+from tests.support.collecting import guarded_client
 
 MONTHLY = "electricity/retail-sales:monthly:CO/RES:price"
 WEEKLY = "petroleum/pri/spt:weekly:RBRTE"  # the route's only column, left out
@@ -121,18 +120,13 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[GuardedClient]:
-    redis = Redis.from_url(redis_url, decode_responses=True)
     config = ResilienceConfig(
         provider="eia",
         rate=RateConfig(requests_per_second=500, burst=50),
         retry=RetryConfig(base_delay_seconds=0.01, max_delay_seconds=0.2, timeout_seconds=10),
     )
-    guards = ProviderGuards(redis, {"eia": config}, replica="test")
-    http = httpx.AsyncClient()
-    yield GuardedClient(guards, http)
-    await guards.aclose()
-    await http.aclose()
-    await redis.aclose()
+    async with guarded_client(redis_url, config) as client:
+        yield client
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.engine import build_sessionmaker, libpq_url
@@ -22,8 +21,8 @@ from app.jobs.collect import CollectionRequest, CollectionSummary, collect_provi
 from app.providers.noaa import NoaaCollector, chunks, inspect, parse_attributes
 from app.resilience.client import GuardedClient
 from app.resilience.config import RateConfig, ResilienceConfig, RetryConfig
-from app.resilience.guards import ProviderGuards
 from app.sandbox.server import SandboxServer
+from tests.support.collecting import guarded_client
 
 STATIONS = ["GHCND:USW00014895", "GHCND:USW00094728"]
 SERIES = [f"{s}:{dt}" for s in STATIONS for dt in ("TMAX", "TMIN", "PRCP")]
@@ -55,7 +54,6 @@ def sent() -> Sent:
 
 @pytest.fixture
 async def client(redis_url: str, sent: Sent) -> AsyncIterator[GuardedClient]:
-    redis = Redis.from_url(redis_url, decode_responses=True)
     config = ResilienceConfig(
         provider="noaa",
         # The configured 4/s, one at a time; not adaptive, so a throttle test cannot slow
@@ -63,12 +61,10 @@ async def client(redis_url: str, sent: Sent) -> AsyncIterator[GuardedClient]:
         rate=RateConfig(requests_per_second=4, burst=1, adaptive=False),
         retry=RetryConfig(base_delay_seconds=0.3, max_delay_seconds=1, timeout_seconds=10),
     )
-    guards = ProviderGuards(redis, {"noaa": config}, replica="test")
-    http = httpx.AsyncClient(event_hooks={"request": [sent]})
-    yield GuardedClient(guards, http)
-    await guards.aclose()
-    await http.aclose()
-    await redis.aclose()
+    async with guarded_client(
+        redis_url, config, http=httpx.AsyncClient(event_hooks={"request": [sent]})
+    ) as client:
+        yield client
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 import httpx
 import psycopg
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.db.engine import build_sessionmaker, libpq_url
@@ -32,8 +31,8 @@ from app.providers.worldbank import (
 from app.resilience.client import GuardedClient
 from app.resilience.config import BreakerConfig, RateConfig, ResilienceConfig, RetryConfig
 from app.resilience.errors import ProviderThrottled, ProviderUnavailable
-from app.resilience.guards import ProviderGuards
 from app.sandbox.server import SandboxServer
+from tests.support.collecting import guarded_client
 
 INDICATORS = {  # indicator → source, as the sandbox serves them
     "NY.GDP.MKTP.CD": "2",
@@ -54,7 +53,6 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[GuardedClient]:
-    redis = Redis.from_url(redis_url, decode_responses=True)
     config = ResilienceConfig(
         provider="worldbank",
         rate=RateConfig(requests_per_second=500, burst=50),
@@ -63,12 +61,8 @@ async def client(redis_url: str) -> AsyncIterator[GuardedClient]:
             attempts=ATTEMPTS, base_delay_seconds=0.01, max_delay_seconds=0.2, timeout_seconds=10
         ),
     )
-    guards = ProviderGuards(redis, {"worldbank": config}, replica="test")
-    http = httpx.AsyncClient()
-    yield GuardedClient(guards, http)
-    await guards.aclose()
-    await http.aclose()
-    await redis.aclose()
+    async with guarded_client(redis_url, config) as client:
+        yield client
 
 
 @pytest.fixture
