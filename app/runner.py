@@ -15,17 +15,15 @@ import contextlib
 import logging
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import click
-import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bootstrap import StartupError, check_redis, resolve_redis_url
+from app.bootstrap import StartupError, check_provider_config, check_redis, resolve_redis_url
 from app.cli.database import database_url_for_commands
 from app.cli.output import fail
 from app.cli.settings_loader import load_settings
@@ -41,16 +39,14 @@ from app.observability.logging import configure_logging
 from app.providers.base import CollectContext, Collector, DatasetInfo
 from app.providers.config import (
     PROVIDER_NAMES,
-    ProvidersConfig,
     ProviderSection,
-    load_provider_config,
 )
 from app.providers.mode import credentials as provider_credentials
 from app.providers.mode import sandboxed
 from app.providers.registry import collector_for
 from app.resilience.client import GuardedClient
 from app.resilience.errors import ProviderCallError
-from app.resilience.guards import ProviderGuards
+from app.resilience.runtime import start_providers
 from app.settings import Settings
 
 log = logging.getLogger("aurum.runner")
@@ -88,14 +84,13 @@ class Progress:
             sys.stderr.write("\n")
 
 
-async def _run_once(settings: Settings, config: ProvidersConfig, options: RunOptions) -> bool:
+async def _run_once(settings: Settings, options: RunOptions) -> bool:
     engine = build_engine(settings, options.database_url)
     sessionmaker = build_sessionmaker(engine)
     redis = Redis.from_url(options.redis_url, decode_responses=True)
-    resilience = {p: config.resilience(p) for p in options.providers}
-    guards = ProviderGuards(redis, resilience, replica=f"runner-{uuid.uuid4().hex[:6]}")
-    http = httpx.AsyncClient()
-    client = GuardedClient(guards, http)
+    # The service's own provider runtime: the same guards, with operators' stored overrides.
+    runtime = await start_providers(settings, redis, sessionmaker, user_agent="aurum-runner")
+    config, client = runtime.config, runtime.client
     sandbox = None
     ok = True
     try:
@@ -125,8 +120,7 @@ async def _run_once(settings: Settings, config: ProvidersConfig, options: RunOpt
     finally:
         if sandbox is not None:
             sandbox.stop()
-        await guards.aclose()
-        await http.aclose()
+        await runtime.aclose()
         await redis.aclose()
         await engine.dispose()
     return ok
@@ -255,7 +249,7 @@ def main(
     if start and end and start > end:
         fail("--start must not be after --end")
     try:
-        config = load_provider_config(settings.provider_config_path)
+        check_provider_config(settings)
         database_url = database_url_for_commands(settings)
         redis_url = resolve_redis_url(settings)
         check_redis(redis_url)
@@ -273,7 +267,7 @@ def main(
     ok = True
     with contextlib.suppress(KeyboardInterrupt):
         while True:
-            ok = asyncio.run(_run_once(settings, config, options))
+            ok = asyncio.run(_run_once(settings, options))
             if not loop:
                 break
             time.sleep(interval)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from app.db import migrate
+from app.sandbox.server import SandboxServer
 from app.settings import Environment, LogFormat, Settings
 from tests.support.apps import client_for
 from tests.support.auth import TEST_JWT_SECRET
@@ -44,6 +45,13 @@ def redis_url(env_settings: Settings, services_dir: Path) -> Iterator[str]:
 def kafka_bootstrap(env_settings: Settings, services_dir: Path) -> Iterator[str]:
     with kafka_broker(env_settings.kafka_bootstrap_servers, services_dir) as servers:
         yield servers
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    """The provider sandbox (limits on, as the real APIs), one per test module."""
+    with SandboxServer() as server:
+        yield server
 
 
 @pytest.fixture

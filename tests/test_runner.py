@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -10,11 +9,11 @@ import uuid
 import psycopg
 
 from app.db.engine import libpq_url
+from tests.support.processes import clean_env
 
 
 def _runner(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AURUM_")}
-    environment.update(env)
+    environment = clean_env(**env)
     return subprocess.run(
         [sys.executable, "-m", "app.runner", *args],
         env=environment,

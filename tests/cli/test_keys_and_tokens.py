@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 from app.settings import Settings
 from tests.support.apps import client_for
 from tests.support.auth import TEST_JWT_SECRET
+from tests.support.processes import clean_env
 
 
 def _aurum(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AURUM_")}
-    environment.update(env)
+    environment = clean_env(**env)
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
         env=environment,

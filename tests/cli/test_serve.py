@@ -3,7 +3,6 @@ errors (exit code 1, no stack trace) when a setting or the database is wrong."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,12 +16,7 @@ import pytest
 import redis as redis_sync
 
 from app.embedded.ports import free_port, port_open
-
-
-def _clean_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AURUM_")}
-    env.update(overrides)
-    return env
+from tests.support.processes import clean_env
 
 
 def _run_serve(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -37,7 +31,7 @@ def _run_serve(env: dict[str, str], timeout: float = 60) -> subprocess.Completed
 
 def test_unreachable_database_is_one_line_naming_the_setting() -> None:
     url = f"postgresql://aurum:s3cret-pw@127.0.0.1:{free_port()}/aurum"
-    result = _run_serve(_clean_env(AURUM_DATABASE_URL=url, AURUM_PORT=str(free_port())))
+    result = _run_serve(clean_env(AURUM_DATABASE_URL=url, AURUM_PORT=str(free_port())))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -48,7 +42,7 @@ def test_unreachable_database_is_one_line_naming_the_setting() -> None:
 
 
 def test_a_bad_setting_stops_the_service_naming_it() -> None:
-    result = _run_serve(_clean_env(AURUM_PORT="eighty"))
+    result = _run_serve(clean_env(AURUM_PORT="eighty"))
     assert result.returncode == 1
     assert "AURUM_PORT" in result.stderr
     assert "Traceback" not in result.stderr
@@ -57,7 +51,7 @@ def test_a_bad_setting_stops_the_service_naming_it() -> None:
 def test_migrate_command_upgrades_the_given_database(database_url: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app", "migrate"],
-        env=_clean_env(AURUM_DATABASE_URL=database_url),
+        env=clean_env(AURUM_DATABASE_URL=database_url),
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,7 +68,7 @@ class _Service:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        env = _clean_env(
+        env = clean_env(
             AURUM_DATA_DIR=str(self.data_dir),
             AURUM_PORT=str(self.port),
             AURUM_EMBEDDED_REDIS_PORT=str(self.redis_port),

@@ -5,7 +5,7 @@ after the sandbox revises data, only changed series are fetched."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -20,12 +20,6 @@ from app.sandbox.server import SandboxServer
 from tests.support.collecting import guarded_client
 
 SERIES = ["DGS10", "UNRATE"]
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
 
 
 @pytest.fixture

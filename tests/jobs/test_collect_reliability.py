@@ -4,13 +4,12 @@ exactly the sandbox's truth."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -24,12 +23,7 @@ from app.resilience.config import RateConfig, ResilienceConfig, RetryConfig
 from app.resilience.errors import ProviderUnavailable
 from app.sandbox.server import SandboxServer
 from tests.support.collecting import guarded_client
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
+from tests.support.processes import clean_env
 
 
 @pytest.fixture
@@ -97,9 +91,12 @@ def test_a_runner_killed_mid_collection_loses_and_doubles_nothing(
 ) -> None:
     tenant = f"kill{uuid.uuid4().hex[:6]}"
     size = 80_000  # ends today: BULK series longer than FRED's 1776 start run into the future
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AURUM_")}
-    env |= {"AURUM_DATABASE_URL": database_url, "AURUM_REDIS_URL": redis_url}
-    env |= {"AURUM_TENANT_ID": tenant, "AURUM_LOG_LEVEL": "WARNING"}
+    env = clean_env(
+        AURUM_DATABASE_URL=database_url,
+        AURUM_REDIS_URL=redis_url,
+        AURUM_TENANT_ID=tenant,
+        AURUM_LOG_LEVEL="WARNING",
+    )
     command = [sys.executable, "-m", "app.runner", "--providers", "fred"]
     command += ["--datasets", f"BULK{size}"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -6,7 +6,7 @@ request spans a year; `{}` is an empty answer; a throttle answer is retried."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
@@ -26,12 +26,6 @@ from tests.support.collecting import guarded_client
 
 STATIONS = ["GHCND:USW00014895", "GHCND:USW00094728"]
 SERIES = [f"{s}:{dt}" for s in STATIONS for dt in ("TMAX", "TMIN", "PRCP")]
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:  # limits on: 5 requests/s per token
-        yield server
 
 
 class Sent:

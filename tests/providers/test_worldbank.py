@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import httpx
@@ -43,12 +43,6 @@ INDICATORS = {  # indicator → source, as the sandbox serves them
 COUNTRIES = ("USA", "DEU", "CHN")
 SERIES = [f"{ind}:{iso3}" for ind in INDICATORS for iso3 in COUNTRIES]
 ATTEMPTS = 3
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
 
 
 @pytest.fixture
