@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -12,16 +10,13 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.api_keys import ApiKeyVerifier
 from app.auth.authenticator import Authenticator
 from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
-from app.jobs.sandbox_loop import run_sandbox_collections
-from app.messaging.outbox_relay import OutboxRelay
-from app.messaging.producer import producer_config
+from app.jobs.scheduler import JobScheduler
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.runtime import start_providers
 from app.resources import Resources
@@ -32,8 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RELAY_INTERVAL_SECONDS = 1.0
-
 
 def _kafka_admin(bootstrap_servers: str | None) -> AdminClient | None:
     if not bootstrap_servers:
@@ -41,19 +34,6 @@ def _kafka_admin(bootstrap_servers: str | None) -> AdminClient | None:
     from confluent_kafka.admin import AdminClient
 
     return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
-
-
-def _start_outbox_relay(
-    sessionmaker: async_sessionmaker[AsyncSession], dependencies: Dependencies
-) -> tuple[OutboxRelay, asyncio.Event, asyncio.Task[None] | None]:
-    """Publish the outbox while Kafka is configured. Rows are claimed with SKIP LOCKED, so
-    every replica may run one without sending a row twice; with Kafka off the outbox fills."""
-    relay = OutboxRelay(sessionmaker, producer_config(dependencies.kafka_bootstrap_servers))
-    stop = asyncio.Event()
-    if not relay.enabled:
-        return relay, stop, None
-    task = asyncio.get_running_loop().create_task(relay.run_forever(stop, RELAY_INTERVAL_SECONDS))
-    return relay, stop, task
 
 
 def build_lifespan(
@@ -93,13 +73,11 @@ def build_lifespan(
             authenticator=authenticator,
             providers=providers,
         )
-        _, relay_stop, relay_task = _start_outbox_relay(sessionmaker, dependencies)
-        sandbox_stop = asyncio.Event()
-        sandbox_task = None
-        if settings.sandbox_collect_interval_seconds > 0:
-            sandbox_task = asyncio.get_running_loop().create_task(
-                run_sandbox_collections(app.state.resources, sandbox_stop)
-            )
+        # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
+        scheduler = JobScheduler(app.state.resources)
+        app.state.resources.scheduler = scheduler
+        if settings.scheduler_enabled:
+            scheduler.start()
         # Everything built so far (imports, clients) lives as long as the process. Freezing it
         # keeps full garbage collections from re-scanning ~165k objects under load, which
         # measured ~100 ms each: the p99 of a busy replica.
@@ -112,13 +90,7 @@ def build_lifespan(
         try:
             yield
         finally:
-            if sandbox_task is not None:
-                sandbox_stop.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(sandbox_task, 30)
-            if relay_task is not None:
-                relay_stop.set()
-                await relay_task  # run_forever closes its producer
+            await scheduler.stop()  # lets runs reach a batch boundary, then frees the lock
             await authenticator.api_keys.drain()
             await providers.aclose()
             if rate_limiter is not None:

@@ -28,8 +28,10 @@ from app.routers import (
     circuit_breakers,
     external_limits,
     identity,
+    jobs,
     probes,
     provider_config,
+    runs,
     runtime_config,
 )
 from app.settings import Settings, get_settings
@@ -77,6 +79,8 @@ def create_app(
     protect(app, circuit_breakers.router, ADMIN_AREA)
     protect(app, circuit_breakers.legacy_router, ADMIN_AREA)
     protect(app, provider_config.router, ADMIN_ONLY)
+    protect(app, jobs.router, ADMIN_AREA)
+    protect(app, runs.router, ADMIN_AREA)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
+    from app.jobs.scheduler import JobScheduler
     from app.ratelimit.limiter import RateLimiter
     from app.resilience.runtime import ProviderRuntime
 
@@ -30,3 +31,4 @@ class Resources:
     rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false
     authenticator: Authenticator
     providers: ProviderRuntime
+    scheduler: JobScheduler | None = None  # set right after the rest is built

@@ -118,6 +118,24 @@ class Settings(BaseSettings):
     eia_api_key: SecretStr | None = None
     noaa_token: SecretStr | None = None
 
+    # The embedded scheduler: one leader across replicas (a PostgreSQL advisory lock).
+    scheduler_enabled: bool = True
+    # Followers try the lock this often; a dead leader's lock frees at once (its connection
+    # closes) or, if its host vanished, within the keepalive window below.
+    leader_poll_seconds: float = Field(default=2.0, ge=0.1, le=5)
+    leader_keepalive_seconds: int = Field(default=6, ge=1, le=60)
+    scheduler_misfire_grace_seconds: int = Field(default=600, ge=60, le=86_400)
+    scheduler_sync_seconds: float = Field(default=1.0, ge=0.05, le=10)
+    run_heartbeat_seconds: float = Field(default=30.0, ge=0.1, le=300)
+    run_stale_after_seconds: int = Field(default=900, ge=1, le=86_400)
+    job_auto_pause_failures: int = Field(default=5, ge=1, le=100)
+    # On SIGTERM running jobs get this long to reach a batch boundary (keep it under the pod's
+    # terminationGracePeriodSeconds).
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0, le=600)
+    backfill_max_days: int = Field(default=1826, ge=1, le=36_600)
+    # Share of a provider's request rate a backfill may use, leaving the rest to live runs.
+    backfill_rate_share: float = Field(default=0.5, gt=0, le=1)
+
     # Logging.
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.JSON

@@ -68,6 +68,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
         # the rate-limit tests set their own.
         rate_limit_default="100000/minute",
         sandbox_collect_interval_seconds=0,  # tests collect explicitly
+        scheduler_enabled=False,  # the scheduler's tests turn it on (tests/jobs)
         rate_limit_key_prefix=f"aurum:rl:test:{uuid.uuid4().hex[:8]}",
         _env_file=None,  # type: ignore[call-arg]
     )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import checkpoints as checkpoint_repo
 from app.ingest.pipeline import ingest_batch
-from app.providers.base import CollectContext, Collector, SeriesState
+from app.providers.base import Batch, CollectContext, Collector, SeriesState
 from app.providers.config import ProviderSection
 from app.resilience.client import GuardedClient
 
@@ -103,6 +103,7 @@ async def collect_provider(
     tenant_id: str,
     run_id: uuid.UUID | None = None,
     on_batch: Callable[[CollectionSummary], None] | None = None,
+    on_rows: Callable[[Batch], None] | None = None,
 ) -> CollectionSummary:
     """Collect what changed (or the backfill window) and store it. A batch that fails rolls
     back alone and stops the run: its checkpoint does not move, so the next run re-fetches
@@ -137,6 +138,8 @@ async def collect_provider(
                     dlq_topic=request.dlq_topic,
                 )
             summary.batches += 1
+            if on_rows is not None:
+                on_rows(batch)
             summary.rows_new += result.new
             summary.rows_changed += result.changed
             summary.rows_unchanged += result.unchanged

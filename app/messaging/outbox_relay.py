@@ -88,6 +88,10 @@ class OutboxRelay:
         self._producer: KafkaProducer | None = None
 
     @property
+    def chunk_size(self) -> int:
+        return self._chunk
+
+    @property
     def enabled(self) -> bool:
         return self._config is not None
 

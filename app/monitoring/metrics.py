@@ -217,3 +217,44 @@ OUTBOX_FAILED = Counter(
     "Outbox deliveries that failed or went unconfirmed; the rows stay unsent and are retried.",
     ["topic"],
 )
+
+# The embedded scheduler and its runs.
+SCHEDULER_IS_LEADER = Gauge(
+    f"{PREFIX}_scheduler_is_leader",
+    "1 on the replica that holds the scheduler lock and runs jobs, 0 on followers.",
+)
+SCHEDULER_HEARTBEAT = Gauge(
+    f"{PREFIX}_scheduler_heartbeat_timestamp_seconds",
+    "When the leader last confirmed its lock (Unix time); stale means no replica runs jobs.",
+)
+JOB_RUNS = Counter(
+    f"{PREFIX}_job_runs_total",
+    "Finished job runs by job and outcome (succeeded, failed, cancelled, skipped).",
+    ["job", "outcome"],
+)
+JOB_RUN_DURATION = Histogram(
+    f"{PREFIX}_job_run_duration_seconds",
+    "Duration of finished job runs.",
+    ["job"],
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 4 * 3600),
+)
+JOB_LAST_SUCCESS = Gauge(
+    f"{PREFIX}_job_last_success_timestamp_seconds",
+    "When each job last finished successfully (Unix time).",
+    ["job"],
+)
+JOB_CONSECUTIVE_FAILURES = Gauge(
+    f"{PREFIX}_job_consecutive_failures",
+    "Failed runs in a row per job (0 after a success).",
+    ["job"],
+)
+JOB_AUTO_PAUSED = Gauge(
+    f"{PREFIX}_job_auto_paused",
+    "1 while a job is paused because it failed too many times in a row: page on it.",
+    ["job"],
+)
+JOB_RUNS_ABANDONED = Counter(
+    f"{PREFIX}_job_runs_abandoned_total",
+    "Runs marked failed because their heartbeat stopped (the replica running them died).",
+    ["job"],
+)

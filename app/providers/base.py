@@ -84,6 +84,10 @@ class Collector(Protocol):
 
     def collect(self, ctx: CollectContext) -> AsyncIterator[Batch]: ...
 
+    async def probe(self, ctx: CollectContext) -> None:
+        """The cheapest request that proves the API answers (breaker recovery, health)."""
+        ...
+
 
 def batched(rows: list[RawObservation], size: int) -> list[list[RawObservation]]:
     return [rows[i : i + size] for i in range(0, len(rows), size)] or [[]]

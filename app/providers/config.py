@@ -7,10 +7,17 @@ followed by a reload leaves the service on the last good configuration.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from app.resilience.config import (
     BreakerConfig,
@@ -78,6 +85,30 @@ class IngestSection(_Strict):
     workers: int = Field(default=4, ge=1, le=64)
 
 
+def _valid_schedule(value: str) -> str:
+    from app.jobs.triggers import parse_schedule
+
+    parse_schedule(value)
+    return value
+
+
+Schedule = Annotated[str, AfterValidator(_valid_schedule)]
+
+
+class JobsSection(_Strict):
+    """Service-wide jobs (the runbooks' monitoring cadence) and retention."""
+
+    staleness: Schedule = "every 15m"
+    quality: Schedule = "every 1h"
+    cost: Schedule = "every 6h"
+    daily_report: Schedule = "0 9 * * *"
+    retention: Schedule = "30 4 * * *"
+    probe: Schedule = "every 1m"
+    outbox_relay_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Raw external data is kept five years (runbook default); older observations are deleted.
+    retention_days: int = Field(default=1826, ge=30)
+
+
 class Defaults(_Strict):
     replicas: int = Field(default=1, ge=1, le=1000)
     retry: RetrySection = RetrySection()
@@ -96,13 +127,15 @@ class ProviderSection(_Strict):
     circuit_breaker: BreakerSection
     retry: RetrySection | None = None
     ingest: IngestSection = IngestSection()
-    schedule: dict[str, str] = Field(default_factory=dict)
+    # `ingest` (and for EIA `bulk`): a crontab line in UTC or `every <duration>`.
+    schedule: dict[str, Schedule] = Field(default_factory=dict)
     kafka_topics: dict[str, str] = Field(default_factory=dict)
     datasets: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ProvidersConfig(_Strict):
     defaults: Defaults = Defaults()
+    jobs: JobsSection = JobsSection()
     providers: dict[ProviderName, ProviderSection]
 
     def resilience(self, name: str) -> ResilienceConfig:

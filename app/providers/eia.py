@@ -170,6 +170,10 @@ class EiaCollector:
             raise ValueError(f"EIA {path}: no `response` object in the answer")
         return body
 
+    async def probe(self, ctx: CollectContext) -> None:
+        """The route tree's root: authenticated and small."""
+        await self._get(ctx, "", [])
+
     async def _route(self, ctx: CollectContext, route: str) -> dict[str, Any]:
         if route not in self._routes:  # once per route and run
             self._routes[route] = await self._get(ctx, route, [])

@@ -84,6 +84,10 @@ class FredCollector:
             raise ValueError(f"FRED {path}: expected a JSON object")
         return body
 
+    async def probe(self, ctx: CollectContext) -> None:
+        """One series' metadata: the cheapest authenticated call."""
+        await self._get(ctx, "series", series_id=ctx.datasets[0] if ctx.datasets else "GDP")
+
     async def _series_meta(self, ctx: CollectContext, series_id: str) -> dict[str, Any]:
         body = await self._get(ctx, "series", series_id=series_id)
         items = body.get("seriess") or []

@@ -124,6 +124,10 @@ class NoaaCollector:
         )
         return response.json()
 
+    async def probe(self, ctx: CollectContext) -> None:
+        """One dataset entry: authenticated and tiny."""
+        await self._get(ctx, "datasets", [("limit", 1)])
+
     async def _station(self, ctx: CollectContext, station: str) -> dict[str, Any]:
         body = await self._get(ctx, f"stations/{station}", [])
         if not isinstance(body, dict) or not body.get("id"):

@@ -140,6 +140,10 @@ class WorldBankCollector:
             raise ValueError(f"World Bank {path}: expected a [header, rows] array")
         return body
 
+    async def probe(self, ctx: CollectContext) -> None:
+        """The sources list, one per page."""
+        await self._get(ctx, "source", per_page=1)
+
     async def _source_updated(self, ctx: CollectContext, source: str) -> datetime | None:
         body = await self._get(ctx, f"source/{source}")
         items = body[1] or []

@@ -6,10 +6,12 @@ import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from app.errors import Unauthorized
 from app.http.errors import error_body
+from app.jobs.status import leader_status
 from app.monitoring.metrics import render_metrics
 from app.monitoring.readiness import check_dependencies
 
@@ -38,8 +40,14 @@ async def ready(request: Request) -> JSONResponse:
             503, f"Not ready: {reasons}.", code="not_ready", details={"checks": checks}
         )
         return JSONResponse(body, status_code=503)
+    scheduler = jsonable_encoder(await leader_status(resources))
     return JSONResponse(
-        {"status": "ready", "replica": resources.settings.replica_id, "checks": checks}
+        {
+            "status": "ready",
+            "replica": resources.settings.replica_id,
+            "checks": checks,
+            "scheduler": scheduler,
+        }
     )
 
 

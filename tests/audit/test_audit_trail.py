@@ -65,7 +65,53 @@ async def _reload_config(database_url: str) -> tuple[str, dict[str, Any]]:
     return "/v1/admin/external/config/reload", {}
 
 
+def _sql(database_url: str, query: str, *params: Any) -> Any:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        return conn.execute(query, params).fetchone() if "RETURNING" in query else None
+
+
+async def _pause_job(database_url: str) -> tuple[str, dict[str, Any]]:
+    _sql(database_url, "DELETE FROM job_pauses WHERE job_id = 'monitor.cost'")
+    return "/v1/admin/external/jobs/monitor.cost/pause", {"reason": "drill", "ttl_seconds": 60}
+
+
+async def _resume_job(database_url: str) -> tuple[str, dict[str, Any]]:
+    _sql(
+        database_url,
+        "INSERT INTO job_pauses (job_id, paused_by) VALUES ('monitor.cost', 'test') "
+        "ON CONFLICT DO NOTHING",
+    )
+    return "/v1/admin/external/jobs/monitor.cost/resume", {}
+
+
+async def _trigger_job(database_url: str) -> tuple[str, dict[str, Any]]:
+    _sql(database_url, "DELETE FROM job_pauses WHERE job_id = 'monitor.daily_report'")
+    return "/v1/admin/external/jobs/monitor.daily_report/trigger", {}
+
+
+async def _cancel_run(database_url: str) -> tuple[str, dict[str, Any]]:
+    row = _sql(
+        database_url,
+        "INSERT INTO job_runs (id, job_id, trigger, status) "
+        "VALUES (gen_random_uuid(), 'monitor.cost', 'manual', 'queued') RETURNING id",
+    )
+    return f"/v1/admin/external/runs/{row[0]}/cancel", {}
+
+
+async def _backfill(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/v1/admin/external/backfill", {
+        "providers": [{"name": "fred", "datasets": ["DEXUSEU"]}],
+        "start": "2024-09-23",
+        "end": "2024-09-23",
+    }
+
+
 EXAMPLES: dict[tuple[str, str], Example] = {
+    ("POST", "/v1/admin/external/jobs/{job_id}/pause"): _pause_job,
+    ("POST", "/v1/admin/external/jobs/{job_id}/resume"): _resume_job,
+    ("POST", "/v1/admin/external/jobs/{job_id}/trigger"): _trigger_job,
+    ("POST", "/v1/admin/external/runs/{run_id}/cancel"): _cancel_run,
+    ("POST", "/v1/admin/external/backfill"): _backfill,
     ("POST", "/v1/admin/external/config/reload"): _reload_config,
     ("PATCH", "/v1/admin/external/ratelimits/{provider}"): _patch_rate,
     ("DELETE", "/v1/admin/external/quotas/{provider}"): _reset_quota,

@@ -29,6 +29,8 @@ EXPECTED_TABLES = {
     "validation_results",
     "kafka_outbox",
     "provider_overrides",
+    "job_pauses",
+    "scheduler_leader",
 }
 
 

@@ -1,4 +1,5 @@
-"""The running service publishes its outbox when Kafka is configured."""
+"""The running service publishes its outbox when Kafka is configured (the leader's
+`outbox.relay` job)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ async def test_the_app_relays_outbox_rows_to_kafka(
             (topic,),
         ).fetchone()
     assert row is not None
-    with_kafka = settings.model_copy(update={"kafka_bootstrap_servers": kafka_bootstrap})
+    with_kafka = settings.model_copy(
+        update={"kafka_bootstrap_servers": kafka_bootstrap, "scheduler_enabled": True}
+    )
     async with client_for(with_kafka):
         sent = None
         for _ in range(100):

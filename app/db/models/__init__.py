@@ -5,6 +5,7 @@ from app.db.models.auth import ApiKey
 from app.db.models.catalog import Dataset, Provider
 from app.db.models.flags import RuntimeFlag, RuntimeFlagHistory
 from app.db.models.ingest import DeadLetter, IngestCheckpoint
+from app.db.models.jobs import JobPause, SchedulerLeader
 from app.db.models.observations import Observation
 from app.db.models.outbox import OutboxMessage
 from app.db.models.providers import ProviderOverride
@@ -17,6 +18,7 @@ __all__ = [
     "Dataset",
     "DeadLetter",
     "IngestCheckpoint",
+    "JobPause",
     "JobRun",
     "Observation",
     "OutboxMessage",
@@ -25,5 +27,6 @@ __all__ = [
     "RunStatus",
     "RuntimeFlag",
     "RuntimeFlagHistory",
+    "SchedulerLeader",
     "ValidationResult",
 ]

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from app.db.columns import created_at_column, jsonb_column, timestamp_column
@@ -27,6 +27,14 @@ class JobRun(SQLModel, table=True):
     __table_args__ = (
         Index(None, "job_id", "created_at"),
         Index(None, "status", "created_at"),
+        # One scheduled run per job and schedule slot, whichever replica led at the time.
+        Index(
+            "uq_job_runs_job_id_slot",
+            "job_id",
+            "slot",
+            unique=True,
+            postgresql_where=text("slot IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -46,3 +54,8 @@ class JobRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=timestamp_column("finished_at"))
     heartbeat_at: datetime | None = Field(default=None, sa_column=timestamp_column("heartbeat_at"))
     duration_ms: int | None = None
+    # The schedule slot (fire time) a scheduled run serves; None for manual and backfill runs.
+    slot: datetime | None = Field(default=None, sa_column=timestamp_column("slot"))
+    cancel_requested: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    # Per-dataset progress of backfills and manual runs: {series_id: {"status", "rows"}}.
+    progress: dict[str, Any] = Field(default_factory=dict, sa_column=jsonb_column("progress"))

@@ -1,0 +1,130 @@
+"""Jobs that talk to providers or the broker: ingest, bulk refresh, probe, outbox relay."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from datetime import UTC, date, datetime
+from typing import Any
+
+from app.jobs.collect import CollectionSummary, collect_provider, collection_request
+from app.jobs.context import RunContext, RunCounters
+from app.providers.base import Batch, CollectContext
+from app.providers.registry import collector_for
+from app.resilience.client import GuardedClient
+from app.resilience.errors import ProviderCallError
+from app.resilience.pacing import PacedClient
+
+log = logging.getLogger(__name__)
+
+# A bulk refresh re-reads every configured series from its first observation; upserts keep
+# unchanged values silent, so only revisions reach Kafka (on the bulk topic).
+BULK_START = date(1900, 1, 1)
+
+
+def _day(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
+    resources = ctx.resources
+    provider = ctx.definition.provider
+    assert provider is not None
+    collector = collector_for(provider)
+    if collector is None:
+        raise ValueError(f"no collector serves {provider}")
+    runtime = resources.providers
+    section = runtime.config.providers[provider]  # type: ignore[index]
+    target = await ctx.targets.resolve(provider)
+    params = ctx.parameters
+    start, end = _day(params.get("start")), _day(params.get("end"))
+    if bulk:
+        start = start or BULK_START
+    request = collection_request(
+        provider, section, base_url=target.base_url, credential=target.credential,
+        datasets=params.get("datasets") or None, start=start, end=end,
+    )  # fmt: skip
+    if bulk and "bulk" in section.kafka_topics:
+        request = dataclasses.replace(request, topic=section.kafka_topics["bulk"])
+    client: GuardedClient = runtime.client
+    if ctx.trigger == "backfill":
+        share = resources.settings.backfill_rate_share
+        client = PacedClient(client, section.rate_limit.requests_per_second * share)
+    progress = ctx.counters.progress
+    for series_id in request.datasets:
+        progress.setdefault(series_id, {"status": "pending", "rows": 0})
+
+    def on_rows(batch: Batch) -> None:
+        per_series = Counter(row.series_id for row in batch.rows)
+        for series_id, rows in per_series.items():
+            entry = progress.setdefault(series_id, {"status": "running", "rows": 0})
+            entry["rows"] += rows
+            entry["status"] = "running"
+        for update in batch.checkpoints:
+            progress.setdefault(update.series_id, {"rows": 0})["status"] = "done"
+
+    def on_batch(summary: CollectionSummary) -> None:
+        _copy(summary, ctx.counters)
+        ctx.checkpoint()  # stop here, after the batch committed, if asked to
+
+    summary = await collect_provider(
+        sessionmaker=resources.sessionmaker,
+        collector=collector,
+        client=client,
+        request=request,
+        tenant_id=resources.settings.tenant_id,
+        run_id=ctx.run_id,
+        on_batch=on_batch,
+        on_rows=on_rows,
+    )
+    _copy(summary, ctx.counters)
+    for entry in progress.values():
+        if entry.get("status") in {"pending", "running"}:
+            entry["status"] = "done"  # unchanged series cost no fetch: nothing left to do
+    progress["_mode"] = target.mode
+    return ctx.counters
+
+
+def _copy(summary: CollectionSummary, counters: RunCounters) -> None:
+    counters.rows_new = summary.rows_new
+    counters.rows_changed = summary.rows_changed
+    counters.rows_rejected = summary.rows_rejected
+    counters.requests_used = summary.requests
+
+
+async def ingest_bulk(ctx: RunContext) -> RunCounters:
+    return await ingest(ctx, bulk=True)
+
+
+async def probe(ctx: RunContext) -> RunCounters:
+    """Failures are expected while a provider is down: they feed its breaker and health, and
+    must not page as job failures."""
+    provider = ctx.definition.provider
+    assert provider is not None
+    collector = collector_for(provider)
+    if collector is None:
+        return ctx.counters
+    target = await ctx.targets.resolve(provider)
+    section = ctx.resources.providers.config.providers[provider]  # type: ignore[index]
+    datasets = [str(d.get("series_id")) for d in section.datasets[:1]]
+    probe_ctx = CollectContext(
+        client=ctx.resources.providers.client, base_url=target.base_url,
+        credential=target.credential, datasets=datasets, states={}, now=datetime.now(UTC),
+    )  # fmt: skip
+    try:
+        await collector.probe(probe_ctx)
+    except (ProviderCallError, ValueError) as exc:
+        log.info("probe of %s failed: %s", provider, exc)
+    return ctx.counters
+
+
+async def relay(ctx: RunContext) -> RunCounters:
+    """Drain the outbox: passes follow each other while full chunks go out."""
+    if ctx.relay is None or not ctx.relay.enabled:
+        return ctx.counters
+    for _ in range(100):
+        result = await ctx.relay.relay_once()
+        if result.failed or result.sent < ctx.relay.chunk_size:
+            break
+    return ctx.counters

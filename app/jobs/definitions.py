@@ -1,0 +1,106 @@
+"""Which jobs exist, with stable dotted ids, derived from the provider file and settings.
+
+Every replica derives the same list, so any replica can answer `GET /jobs` (schedule, next
+run) without asking the leader; only the leader runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from apscheduler.triggers.base import BaseTrigger
+
+from app.jobs.triggers import parse_schedule
+from app.providers.config import ProvidersConfig
+
+
+class JobKind(StrEnum):
+    INGEST = "ingest"
+    INGEST_BULK = "ingest_bulk"
+    PROBE = "probe"
+    STALENESS = "monitor.staleness"
+    QUALITY = "monitor.quality"
+    COST = "monitor.cost"
+    DAILY_REPORT = "monitor.daily_report"
+    RETENTION = "maintenance.retention"
+    OUTBOX_RELAY = "outbox.relay"
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    id: str
+    kind: JobKind
+    schedule: str
+    description: str
+    provider: str | None = None
+    # Probes (every minute) and the relay (every second) keep no run records: metrics cover
+    # them, and a record per tick would bury the runs operators look for.
+    records_runs: bool = True
+    # Run once as soon as a replica starts leading (sandbox collections show data at once).
+    run_at_start: bool = False
+
+    @property
+    def trigger(self) -> BaseTrigger:
+        return parse_schedule(self.schedule)
+
+
+def job_definitions(
+    config: ProvidersConfig, *, sandbox_providers: set[str], sandbox_interval_seconds: int
+) -> dict[str, JobDefinition]:
+    jobs: list[JobDefinition] = []
+    for name, section in config.providers.items():
+        if not section.enabled:
+            continue  # the allow-list: a disabled provider has no jobs
+        sandboxed = name in sandbox_providers and sandbox_interval_seconds > 0
+        ingest = (
+            f"every {sandbox_interval_seconds}s" if sandboxed else section.schedule.get("ingest")
+        )
+        if ingest:
+            jobs.append(
+                JobDefinition(
+                    f"ingest.{name}",
+                    JobKind.INGEST,
+                    ingest,
+                    f"Collect changed {section.display_name} series",
+                    provider=name,
+                    run_at_start=sandboxed,
+                )
+            )
+        if bulk := section.schedule.get("bulk"):
+            jobs.append(
+                JobDefinition(
+                    f"ingest.{name}.bulk",
+                    JobKind.INGEST_BULK,
+                    bulk,
+                    f"Full refresh of every configured {name.upper()} series (bulk)",
+                    provider=name,
+                )
+            )
+        jobs.append(
+            JobDefinition(
+                f"probe.{name}",
+                JobKind.PROBE,
+                config.jobs.probe,
+                "A cheap request that feeds breaker recovery and health",
+                provider=name,
+                records_runs=False,
+            )
+        )
+    cadence = config.jobs
+    jobs += [
+        JobDefinition("monitor.staleness", JobKind.STALENESS, cadence.staleness,
+                      "Flag series past their freshness target; fail runs with a dead heartbeat"),
+        JobDefinition("monitor.quality", JobKind.QUALITY, cadence.quality,
+                      "Run every provider's expectation suite"),
+        JobDefinition("monitor.cost", JobKind.COST, cadence.cost,
+                      "Compare request cost with each provider's monthly budget"),
+        JobDefinition("monitor.daily_report", JobKind.DAILY_REPORT, cadence.daily_report,
+                      "Log the daily data report: rows, runs, failures, cost per provider"),
+        JobDefinition("maintenance.retention", JobKind.RETENTION, cadence.retention,
+                      f"Delete observations older than {cadence.retention_days} days"),
+        JobDefinition("outbox.relay", JobKind.OUTBOX_RELAY,
+                      f"every {max(1, round(cadence.outbox_relay_seconds))}s",
+                      "Publish committed outbox rows to Kafka", records_runs=False),
+    ]  # fmt: skip
+    return {job.id: job for job in jobs}

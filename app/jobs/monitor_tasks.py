@@ -1,0 +1,115 @@
+"""Monitoring and maintenance jobs: staleness, quality, cost, the daily report, retention."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from app.db.repositories import runs as run_repo
+from app.jobs.context import RunContext, RunCounters
+from app.monitoring.metrics import JOB_RUNS_ABANDONED
+
+log = logging.getLogger(__name__)
+
+FRESHNESS_TARGET = timedelta(hours=24)
+RETENTION_CHUNK = 10_000
+
+_STALE_SERIES = text(
+    "SELECT provider, count(*) FROM ingest_checkpoints "
+    "WHERE tenant_id = :tenant AND updated_at < now() - make_interval(secs => :seconds) "
+    "GROUP BY provider"
+)
+_DAILY = text(
+    "SELECT coalesce(provider, job_id), count(*), "
+    "count(*) FILTER (WHERE status = 'failed'), sum(rows_new), sum(rows_changed), "
+    "sum(rows_rejected), sum(requests_used) "
+    "FROM job_runs WHERE created_at >= now() - interval '24 hours' GROUP BY 1 ORDER BY 1"
+)
+# Deleted in chunks so no statement holds its locks for long on a big table.
+_RETENTION = text(
+    "DELETE FROM external_timeseries_obs WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM external_timeseries_obs WHERE obs_date < :cutoff LIMIT :chunk))"
+)
+
+
+async def staleness(ctx: RunContext) -> RunCounters:
+    """Fail runs whose replica died (heartbeat silent for `run_stale_after_seconds`) and count
+    series whose checkpoint has not moved within the freshness target. Frequency-aware
+    freshness per dataset is the health and SLA endpoints' job."""
+    settings = ctx.resources.settings
+    async with ctx.resources.sessionmaker() as session, session.begin():
+        abandoned = await run_repo.abandon_stale(
+            session, older_than_seconds=settings.run_stale_after_seconds
+        )
+        stale = (
+            await session.execute(
+                _STALE_SERIES,
+                {"tenant": settings.tenant_id, "seconds": FRESHNESS_TARGET.total_seconds()},
+            )
+        ).all()
+    for run in abandoned:
+        JOB_RUNS_ABANDONED.labels(run.job_id).inc()
+        log.error(
+            "run %s of %s abandoned: no heartbeat", run.id, run.job_id,
+            extra={"run_id": str(run.id), "job": run.job_id, "replica": run.replica_id},
+        )  # fmt: skip
+    ctx.counters.progress = {
+        "abandoned_runs": [str(run.id) for run in abandoned],
+        "series_without_update_24h": {provider: count for provider, count in stale},
+    }
+    return ctx.counters
+
+
+async def cost(ctx: RunContext) -> RunCounters:
+    guards = ctx.resources.providers.guards
+    reports = {name: await guards[name].cost.report() for name in guards.names}
+    for name, report in reports.items():
+        if report["status"] in {"over", "at_risk"}:
+            log.warning("cost of %s is %s its budget", name, report["status"], extra=report)
+    ctx.counters.progress = {
+        name: {k: report[k] for k in ("spent_usd", "monthly_budget_usd", "status")}
+        for name, report in reports.items()
+    }
+    return ctx.counters
+
+
+async def daily_report(ctx: RunContext) -> RunCounters:
+    async with ctx.resources.sessionmaker() as session:
+        rows = (await session.execute(_DAILY)).all()
+    report = {
+        key: {
+            "runs": runs,
+            "failed": failed,
+            "rows_new": int(new or 0),
+            "rows_changed": int(changed or 0),
+            "rows_rejected": int(rejected or 0),
+            "requests": int(requests or 0),
+        }
+        for key, runs, failed, new, changed, rejected, requests in rows
+    }
+    log.info("daily data report", extra={"report": report})
+    ctx.counters.progress = report
+    return ctx.counters
+
+
+async def retention(ctx: RunContext) -> RunCounters:
+    days = ctx.resources.providers.config.jobs.retention_days
+    cutoff = (datetime.now(UTC) - timedelta(days=days)).date()
+    deleted = 0
+    while True:
+        async with ctx.resources.sessionmaker() as session, session.begin():
+            result = await session.execute(_RETENTION, {"cutoff": cutoff, "chunk": RETENTION_CHUNK})
+        count = int(getattr(result, "rowcount", 0) or 0)
+        deleted += count
+        ctx.checkpoint()
+        if count < RETENTION_CHUNK:
+            break
+    ctx.counters.progress = {"cutoff": cutoff.isoformat(), "deleted": deleted}
+    return ctx.counters
+
+
+async def quality(ctx: RunContext) -> RunCounters:
+    ctx.counters.skipped_reason = "no expectation suites are configured yet"
+    return ctx.counters

@@ -1,0 +1,126 @@
+"""`/v1/admin/external/runs` (history, one run, cancel) and `/v1/admin/external/backfill`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.audit.service import record
+from app.auth.dependencies import AuditDep
+from app.db.models import RunStatus
+from app.db.repositories import runs as run_repo
+from app.db.session import SessionDep
+from app.errors import InvalidInput
+from app.jobs import backfill, control
+from app.routers.jobs import scheduler_of
+
+router = APIRouter(prefix="/v1/admin/external", tags=["external: jobs"])
+
+
+class CancelCommand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1024)
+
+
+def _encode(run_created: datetime, run_id: uuid.UUID) -> str:
+    raw = f"r:{run_created.isoformat()}|{run_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, rest = raw.split(":", 1)
+        created, run_id = rest.rsplit("|", 1)
+        if kind != "r":
+            raise ValueError(kind)
+        return datetime.fromisoformat(created), uuid.UUID(run_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            "cursor is not one this API issued; pass next_cursor from the previous page",
+            details=[{"field": "cursor", "message": "invalid cursor"}],
+        ) from exc
+
+
+@router.get("/runs")
+async def list_runs(
+    session: SessionDep,
+    job: str | None = Query(default=None, description="e.g. ingest.fred"),
+    provider: str | None = Query(default=None, description="fred, eia, noaa or worldbank"),
+    status_: RunStatus | None = Query(default=None, alias="status"),
+    trigger: str | None = Query(default=None, description="scheduled, manual or backfill"),
+    since: datetime | None = Query(default=None, description="ISO 8601, inclusive"),
+    until: datetime | None = Query(default=None, description="ISO 8601, exclusive"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+) -> dict[str, Any]:
+    if since and until and since >= until:
+        raise InvalidInput(
+            "'since' must be before 'until'",
+            details=[{"field": "since", "message": "must be before until"}],
+        )
+    filters = run_repo.RunFilter(
+        job_id=job, provider=provider, status=status_.value if status_ else None,
+        trigger=trigger, since=since, until=until,
+    )  # fmt: skip
+    before = _decode(cursor) if cursor else None
+    runs = await run_repo.page(session, filters, before=before, limit=limit)
+    last = runs[-1] if len(runs) == limit else None
+    next_cursor = _encode(last.created_at, last.id) if last and last.created_at else None
+    return {"items": [control.run_view(run) for run in runs], "next_cursor": next_cursor}
+
+
+@router.get("/runs/{run_id}")
+async def get_run(run_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+    return control.run_view(await control.get_run(session, run_id))
+
+
+@router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_run(
+    run_id: uuid.UUID, session: SessionDep, audit: AuditDep, command: CancelCommand | None = None
+) -> dict[str, Any]:
+    reason = (command or CancelCommand()).reason
+    return control.run_view(await control.cancel_run(session, audit, run_id, reason=reason))
+
+
+@router.post("/backfill", status_code=status.HTTP_202_ACCEPTED)
+async def start_backfill(
+    body: backfill.BackfillRequest, request: Request, session: SessionDep, audit: AuditDep
+) -> dict[str, Any]:
+    """Estimates the requests first; refuses (409 with the numbers) when they would exhaust a
+    provider's quota or budget, unless `force`. `dry_run` only estimates."""
+    resources = request.app.state.resources
+    config = resources.providers.config
+    chosen = backfill.validate(body, config, resources.settings.backfill_max_days)
+    estimates = await backfill.estimate(
+        session, resources.providers.guards, config, chosen, body.start, body.end
+    )
+    if body.dry_run:
+        return {"dry_run": True, "estimate": estimates, "runs": []}
+    backfill.refuse_if_over(estimates, body.force)
+    scheduler = scheduler_of(request)
+    runs = []
+    for provider, datasets in chosen.items():
+        definition = control.definition_of(scheduler, f"ingest.{provider}")
+        run = await control.queue_run(
+            session, definition, trigger="backfill",
+            parameters={"datasets": datasets, "start": body.start.isoformat(),
+                        "end": body.end.isoformat(), "forced": body.force},
+            progress={d: {"status": "pending", "rows": 0} for d in datasets},
+        )  # fmt: skip
+        runs.append(control.run_view(run))
+    await record(
+        session, audit, action="job.backfill", target="backfill",
+        after={"runs": [run["id"] for run in runs], "start": body.start, "end": body.end,
+               "providers": chosen, "forced": body.force,
+               "requests": {p: e["requests"] for p, e in estimates.items()}},
+        reason=body.reason,
+    )  # fmt: skip
+    return {"dry_run": False, "estimate": estimates, "runs": runs}
