@@ -22,6 +22,7 @@ from app.db.engine import build_engine, build_sessionmaker
 from app.jobs.sandbox_loop import run_sandbox_collections
 from app.messaging.outbox_relay import OutboxRelay
 from app.messaging.producer import producer_config
+from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.runtime import start_providers
 from app.resources import Resources
@@ -92,6 +93,7 @@ def build_lifespan(
             rate_limiter=rate_limiter,
             authenticator=authenticator,
             providers=providers,
+            quality=load_suites(settings.expectations_dir, list(providers.config.providers)),
         )
         _, relay_stop, relay_task = _start_outbox_relay(sessionmaker, dependencies)
         sandbox_stop = asyncio.Event()

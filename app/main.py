@@ -31,6 +31,7 @@ from app.routers import (
     probes,
     provider_config,
     runtime_config,
+    validation,
 )
 from app.settings import Settings, get_settings
 
@@ -77,6 +78,7 @@ def create_app(
     protect(app, circuit_breakers.router, ADMIN_AREA)
     protect(app, circuit_breakers.legacy_router, ADMIN_AREA)
     protect(app, provider_config.router, ADMIN_ONLY)
+    protect(app, validation.router, ADMIN_AREA)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate

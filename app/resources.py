@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
+    from app.quality.suites import SuiteCatalog
     from app.ratelimit.limiter import RateLimiter
     from app.resilience.runtime import ProviderRuntime
 
@@ -30,3 +31,6 @@ class Resources:
     rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false
     authenticator: Authenticator
     providers: ProviderRuntime
+    # Expectation suites (config/expectations), loaded at start; None only in hand-built
+    # Resources that never validate.
+    quality: SuiteCatalog | None = None

@@ -65,7 +65,12 @@ async def _reload_config(database_url: str) -> tuple[str, dict[str, Any]]:
     return "/v1/admin/external/config/reload", {}
 
 
+async def _run_validation(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/v1/admin/external/validation/worldbank/run", {}
+
+
 EXAMPLES: dict[tuple[str, str], Example] = {
+    ("POST", "/v1/admin/external/validation/{provider}/run"): _run_validation,
     ("POST", "/v1/admin/external/config/reload"): _reload_config,
     ("PATCH", "/v1/admin/external/ratelimits/{provider}"): _patch_rate,
     ("DELETE", "/v1/admin/external/quotas/{provider}"): _reset_quota,
