@@ -73,26 +73,11 @@ def run_suite(
         # GE's own deprecation chatter (pydantic v1 shims, legacy options) is not ours to fix.
         warnings.simplefilter("ignore")
         import great_expectations as gx
-        from great_expectations.data_context.types.base import (
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-        from great_expectations.expectations.expectation_configuration import (
-            ExpectationConfiguration,
-        )
 
-        context = gx.get_context(
-            mode="ephemeral",
-            project_config=DataContextConfig(
-                store_backend_defaults=InMemoryStoreBackendDefaults(),
-                analytics_enabled=False,
-                progress_bars=ProgressBarsConfig(globally=False),
-            ),
-        )
+        context = ephemeral_context()
         # `kwargs` (engine options) is a field of SQLDatasource that GE's stub leaves out. No
         # temp table: the batch query is read where it is, not copied first.
-        source = context.data_sources.add_sql(  # type: ignore[call-arg]
+        source = context.data_sources.add_sql(
             name="aurum",
             connection_string=sync_url,
             create_temp_table=False,
@@ -102,25 +87,7 @@ def run_suite(
             name=suite.provider, query=batch_query(suite.provider, tenant_id)
         )
         batch = asset.add_batch_definition_whole_table("all rows")
-        gx_suite = gx.ExpectationSuite(name=suite.name)
-        for spec in suite.expectations:
-            # add_expectation, not add_expectation_configuration: the latter replaces an
-            # expectation on the same domain, so every unexpected_rows_expectation (domain: the
-            # table) would overwrite the one before it.
-            gx_suite.add_expectation(
-                ExpectationConfiguration(
-                    type=spec.type,
-                    kwargs=spec.kwargs,
-                    meta=spec.meta.model_dump(exclude_none=True),
-                    description=spec.description,
-                ).to_domain_obj()
-            )
-        if len(gx_suite.expectations) != len(suite.expectations):
-            raise ValueError(
-                f"suite {suite.name}: {len(suite.expectations)} expectations in the files but "
-                f"{len(gx_suite.expectations)} distinct ones; remove the duplicates"
-            )
-        gx_suite = context.suites.add(gx_suite)
+        gx_suite = context.suites.add(build_gx_suite(suite))
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
         )
@@ -140,15 +107,60 @@ def run_suite(
     return _outcome(result)
 
 
+def ephemeral_context() -> Any:
+    """An in-memory GE context (no files, no analytics, no progress bars); it becomes GE's
+    active context, which building suites needs."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    return gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+        ),
+    )
+
+
+def build_gx_suite(suite: ProviderSuite) -> Any:
+    """The GE ExpectationSuite for `suite`; raises if GE refuses an expectation."""
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    gx_suite = gx.ExpectationSuite(name=suite.name)
+    for spec in suite.expectations:
+        # add_expectation, not add_expectation_configuration: the latter replaces an
+        # expectation on the same domain, so every unexpected_rows_expectation (domain: the
+        # table) would overwrite the one before it.
+        gx_suite.add_expectation(
+            ExpectationConfiguration(
+                type=spec.type,
+                kwargs=spec.kwargs,
+                meta=spec.meta.model_dump(exclude_none=True),
+                description=spec.description,
+            ).to_domain_obj()
+        )
+    if len(gx_suite.expectations) != len(suite.expectations):
+        raise ValueError(
+            f"suite {suite.name}: {len(suite.expectations)} expectations in the files but "
+            f"{len(gx_suite.expectations)} distinct ones; remove the duplicates"
+        )
+    return gx_suite
+
+
 def _outcome(result: Any) -> SuiteOutcome:
     outcomes = []
     for item in result.results:
         config = item.expectation_config
         meta = dict(config.meta or {})
-        exception = None
-        info = item.exception_info or {}
-        if info.get("raised_exception"):
-            exception = str(info.get("exception_message") or "expectation raised")[:1000]
+        exception = _exception(item.exception_info or {})
         outcomes.append(
             ExpectationOutcome(
                 id=str(meta.get("id", config.type)),
@@ -169,6 +181,17 @@ def _outcome(result: Any) -> SuiteOutcome:
         success_percent=float(stats["success_percent"] or 0.0),
         results=outcomes,
     )
+
+
+def _exception(info: dict[str, Any]) -> str | None:
+    """GE reports an expectation's own error flat, and a failed metric under its metric id."""
+    entries = [info] if "raised_exception" in info else list(info.values())
+    messages = [
+        str(entry.get("exception_message") or "raised")
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("raised_exception")
+    ]
+    return "; ".join(dict.fromkeys(messages))[:1000] if messages else None
 
 
 _OBSERVED_KEYS = (

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import text
 
 from app.providers.config import resolve_config_path
 
@@ -61,6 +62,16 @@ class ExpectationSpec(BaseModel):
                 raise ValueError(
                     f"unknown $PARAMETER {name!r}: use one of {sorted(FIXED_PARAMETERS)} "
                     "or today_minus_days_N / today_plus_days_N"
+                )
+        query = kwargs.get("unexpected_rows_query")
+        if query is not None:
+            # GE runs the query through SQLAlchemy's text(): `:name` (even inside a string
+            # literal, e.g. '%:TMAX') is a bind parameter nobody fills, and the run fails.
+            binds = sorted(text(str(query)).compile().params)
+            if binds:
+                raise ValueError(
+                    f"unexpected_rows_query has bind parameters {binds} (a ':' before a name); "
+                    "write it without one, e.g. split_part(series_id, ':', 3) = 'TMAX'"
                 )
         return kwargs
 

@@ -71,3 +71,25 @@ def test_importing_the_app_does_not_import_great_expectations() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_a_colon_before_a_name_in_a_query_is_refused(tmp_path: Path) -> None:
+    # SQLAlchemy's text() reads '%:TMAX' as a bind parameter: the run would fail every time.
+    (tmp_path / "observations.yml").write_text(
+        "name: observations\nexpectations:\n"
+        "  - type: unexpected_rows_expectation\n"
+        "    kwargs: {unexpected_rows_query: \"SELECT * FROM {batch} WHERE s LIKE '%:TMAX'\"}\n"
+        "    meta: {id: x, severity: error}\n"
+    )
+    with pytest.raises(SuiteError, match=r"bind parameters \['TMAX'\]"):
+        load_suites(tmp_path, [])
+
+
+def test_great_expectations_accepts_every_suite_with_no_expectation_lost() -> None:
+    from app.quality.engine import build_gx_suite, ephemeral_context
+
+    ephemeral_context()
+    catalog = load_suites(SUITES, PROVIDER_NAMES)
+    for name in PROVIDER_NAMES:
+        suite = catalog.for_provider(name)
+        assert len(build_gx_suite(suite).expectations) == len(suite.expectations), name

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0002
-Create Date: 2026-11-24 09:00:00+00:00
+Create Date: 2026-11-23 05:10:00+00:00
 """
 
 from collections.abc import Sequence
