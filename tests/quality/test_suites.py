@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from app.embedded.ports import free_port
 from app.providers.config import PROVIDER_NAMES
 from app.quality.service import parameters_for
 from app.quality.suites import Severity, SuiteError, load_suites
+from tests.support.processes import clean_env
 
 SUITES = Path("config/expectations")
 
@@ -93,3 +95,19 @@ def test_great_expectations_accepts_every_suite_with_no_expectation_lost() -> No
     for name in PROVIDER_NAMES:
         suite = catalog.for_provider(name)
         assert len(build_gx_suite(suite).expectations) == len(suite.expectations), name
+
+
+def test_a_broken_suite_stops_aurum_serve_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "observations.yml").write_text("name: observations\nexpectations: []\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        env=clean_env(AURUM_EXPECTATIONS_DIR=str(tmp_path), AURUM_PORT=str(free_port())),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aurum: error:"), result.stderr
+    assert "observations.yml: expectations" in lines[0]
+    assert "AURUM_EXPECTATIONS_DIR" in lines[0]
