@@ -92,10 +92,12 @@ def run_suite(
             gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
         )
         try:
+            # COMPLETE, for the sample of unexpected rows of SQL expectations (GE fetches
+            # them anyway); lists are cut to PARTIAL_UNEXPECTED when stored.
             result = definition.run(
                 expectation_parameters=parameters,
                 result_format={
-                    "result_format": "SUMMARY",
+                    "result_format": "COMPLETE",
                     "partial_unexpected_count": PARTIAL_UNEXPECTED,
                 },
             )
@@ -206,7 +208,8 @@ _OBSERVED_KEYS = (
 
 
 def _observed(result: dict[str, Any]) -> dict[str, Any]:
-    """The evidence worth keeping: the observed value, counts and a few unexpected values."""
+    """The evidence worth keeping: the observed value, counts and a few unexpected values or
+    rows (not GE's full unexpected_list, nor its index query)."""
     return {key: _jsonable(result[key]) for key in _OBSERVED_KEYS if key in result}
 
 

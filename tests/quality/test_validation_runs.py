@@ -56,7 +56,12 @@ async def test_clean_rows_pass_then_a_bad_value_fails_as_an_error(
     assert 500.0 in failed["fred.DGS10.range"]["observed"]["partial_unexpected_list"]
     # The jump to 500 is also a spike (a warning) in both directions.
     assert failed["fred.DGS10.no_spikes"]["severity"] == "warning"
-    assert failed["fred.DGS10.no_spikes"]["observed"]["observed_value"] == 2
+    spikes = failed["fred.DGS10.no_spikes"]["observed"]
+    assert spikes["observed_value"] == 2
+    assert {row["obs_date"] for row in spikes["details"]["unexpected_rows"]} == {
+        bad_day.isoformat(),
+        (bad_day + timedelta(days=1)).isoformat(),
+    }
     assert set(failed) == {"fred.DGS10.range", "fred.DGS10.no_spikes"}
     assert [h["id"] for h in view["history"]] == [again.json()["id"], first_id]
     assert view["history"][0]["failed_expectations"] == sorted(failed, key=list(failed).index)
