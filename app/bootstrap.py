@@ -101,9 +101,25 @@ def check_provider_config(settings: Settings) -> None:
         ) from exc
 
 
+def check_expectation_suites(settings: Settings) -> None:
+    from app.providers.config import load_provider_config
+    from app.quality.suites import SuiteError, load_suites
+
+    providers = [
+        str(name) for name in load_provider_config(settings.provider_config_path).providers
+    ]
+    try:
+        load_suites(settings.expectations_dir, providers)
+    except SuiteError as exc:
+        raise StartupError(
+            f"{exc} (set {settings_env_name('expectations_dir')} to use another directory)"
+        ) from exc
+
+
 def prepare(settings: Settings, *, migrate_schema: bool | None = None) -> Dependencies:
     """Resolve, check and migrate; returns where everything is."""
     check_provider_config(settings)
+    check_expectation_suites(settings)
     database_url = resolve_database_url(settings)
     check_database(database_url)
     redis_url = resolve_redis_url(settings)

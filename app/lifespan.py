@@ -17,6 +17,7 @@ from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
 from app.jobs.scheduler import JobScheduler
+from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.runtime import start_providers
 from app.resources import Resources
@@ -72,6 +73,7 @@ def build_lifespan(
             rate_limiter=rate_limiter,
             authenticator=authenticator,
             providers=providers,
+            quality=load_suites(settings.expectations_dir, list(providers.config.providers)),
         )
         # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
         scheduler = JobScheduler(app.state.resources)

@@ -33,6 +33,7 @@ from app.routers import (
     provider_config,
     runs,
     runtime_config,
+    validation,
 )
 from app.settings import Settings, get_settings
 
@@ -81,6 +82,7 @@ def create_app(
     protect(app, provider_config.router, ADMIN_ONLY)
     protect(app, jobs.router, ADMIN_AREA)
     protect(app, runs.router, ADMIN_AREA)
+    protect(app, validation.router, ADMIN_AREA)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate

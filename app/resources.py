@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
     from app.jobs.scheduler import JobScheduler
+    from app.quality.suites import SuiteCatalog
     from app.ratelimit.limiter import RateLimiter
     from app.resilience.runtime import ProviderRuntime
 
@@ -32,3 +33,6 @@ class Resources:
     authenticator: Authenticator
     providers: ProviderRuntime
     scheduler: JobScheduler | None = None  # set right after the rest is built
+    # Expectation suites (config/expectations), loaded at start; None only in hand-built
+    # Resources that never validate.
+    quality: SuiteCatalog | None = None

@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     provider_mode: ProviderMode = ProviderMode.AUTO
     # In sandbox mode the service itself collects at start and then this often (0: never).
     sandbox_collect_interval_seconds: int = Field(default=300, ge=0, le=86_400)
+    # Data validation: one Great Expectations suite per provider plus the shared one.
+    expectations_dir: Path = Path("config/expectations")
     fred_api_key: SecretStr | None = None
     eia_api_key: SecretStr | None = None
     noaa_token: SecretStr | None = None

@@ -83,7 +83,25 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
         if entry.get("status") in {"pending", "running"}:
             entry["status"] = "done"  # unchanged series cost no fetch: nothing left to do
     progress["_mode"] = target.mode
+    if ctx.counters.rows_new or ctx.counters.rows_changed:
+        await _validate(ctx, provider)
     return ctx.counters
+
+
+async def _validate(ctx: RunContext, provider: str) -> None:
+    """Validate what this run stored. Its outcome is the validation result's, not the run's:
+    a data problem must not fail (and eventually auto-pause) the collection."""
+    from app.quality.service import ValidationRunning, run_validation
+
+    try:
+        result_id = await run_validation(
+            ctx.resources, provider, trigger="ingest", run_id=ctx.run_id
+        )
+        ctx.counters.progress["_validation"] = str(result_id)
+    except ValidationRunning:
+        ctx.counters.progress["_validation"] = "already running"
+    except Exception as exc:  # never let validation fail the collection
+        log.warning("validation after ingest of %s failed to start: %s", provider, exc)
 
 
 def _copy(summary: CollectionSummary, counters: RunCounters) -> None:

@@ -111,5 +111,20 @@ async def retention(ctx: RunContext) -> RunCounters:
 
 
 async def quality(ctx: RunContext) -> RunCounters:
-    ctx.counters.skipped_reason = "no expectation suites are configured yet"
+    """Every enabled provider's expectation suite (Great Expectations, in a worker thread)."""
+    from app.quality.service import ValidationRunning, run_validation
+
+    results: dict[str, str] = {}
+    for provider, section in ctx.resources.providers.config.providers.items():
+        if not section.enabled:
+            continue
+        try:
+            result_id = await run_validation(
+                ctx.resources, provider, trigger="scheduled", run_id=ctx.run_id
+            )
+            results[provider] = str(result_id)
+        except ValidationRunning:
+            results[provider] = "already running"
+        ctx.checkpoint()
+    ctx.counters.progress = {"validation_results": results}
     return ctx.counters

@@ -258,3 +258,22 @@ JOB_RUNS_ABANDONED = Counter(
     "Runs marked failed because their heartbeat stopped (the replica running them died).",
     ["job"],
 )
+
+# Data validation (app/quality). `outcome` is passed, failed or errored.
+EXTERNAL_QUALITY_SCORE = Gauge(
+    f"{PREFIX}_external_quality_score",
+    "Quality score of each provider's last validation run (0..1): the severity-weighted share "
+    "of its expectations that passed (error counts 3, warning 1).",
+    ["provider"],
+)
+EXTERNAL_VALIDATION_RUNS = Counter(
+    f"{PREFIX}_external_validation_runs_total",
+    "Validation runs finished by this replica, by outcome: passed, failed, errored.",
+    ["provider", "outcome"],
+)
+EXTERNAL_VALIDATION_SECONDS = Histogram(
+    f"{PREFIX}_external_validation_seconds",
+    "Duration of one validation run (Great Expectations against PostgreSQL).",
+    ["provider"],
+    buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+)

@@ -106,12 +106,17 @@ async def _backfill(database_url: str) -> tuple[str, dict[str, Any]]:
     }
 
 
+async def _run_validation(database_url: str) -> tuple[str, dict[str, Any]]:
+    return "/v1/admin/external/validation/worldbank/run", {}
+
+
 EXAMPLES: dict[tuple[str, str], Example] = {
     ("POST", "/v1/admin/external/jobs/{job_id}/pause"): _pause_job,
     ("POST", "/v1/admin/external/jobs/{job_id}/resume"): _resume_job,
     ("POST", "/v1/admin/external/jobs/{job_id}/trigger"): _trigger_job,
     ("POST", "/v1/admin/external/runs/{run_id}/cancel"): _cancel_run,
     ("POST", "/v1/admin/external/backfill"): _backfill,
+    ("POST", "/v1/admin/external/validation/{provider}/run"): _run_validation,
     ("POST", "/v1/admin/external/config/reload"): _reload_config,
     ("PATCH", "/v1/admin/external/ratelimits/{provider}"): _patch_rate,
     ("DELETE", "/v1/admin/external/quotas/{provider}"): _reset_quota,

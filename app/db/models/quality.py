@@ -1,4 +1,7 @@
-"""Stored results of expectation-suite validation runs."""
+"""Stored results of expectation-suite validation runs.
+
+At most one run per provider is `running` at a time, across replicas: a partial unique index
+on `(tenant_id, provider) WHERE status = 'running'` makes a second claim fail in the database."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from app.db.columns import created_at_column, jsonb_column, timestamp_column
@@ -14,18 +17,32 @@ from app.db.columns import created_at_column, jsonb_column, timestamp_column
 
 class ValidationResult(SQLModel, table=True):
     __tablename__ = "validation_results"
-    __table_args__ = (Index(None, "provider", "started_at"),)
+    __table_args__ = (
+        Index(None, "provider", "started_at"),
+        Index(
+            "uq_validation_results_running",
+            "tenant_id",
+            "provider",
+            unique=True,
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    tenant_id: str = Field(default="default", max_length=64)
     provider: str = Field(max_length=32)
     suite: str = Field(max_length=128)
     run_id: uuid.UUID | None = None
     status: str = Field(default="running", max_length=16)  # running | completed | errored
+    trigger: str | None = Field(default=None, max_length=16)  # manual | scheduled | ingest
+    row_count: int | None = None  # the provider's rows when the run started
+    error: str | None = Field(default=None, max_length=4096)  # why an errored run stopped
     success: bool | None = None
     evaluated: int = 0
     successful: int = 0
     unsuccessful: int = 0
     success_percent: float | None = None
+    quality_score: float | None = None  # severity-weighted share of passed expectations, 0..1
     failed_expectations: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=jsonb_column("failed_expectations", default="'[]'::jsonb")
     )

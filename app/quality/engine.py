@@ -1,0 +1,225 @@
+"""Run one provider's suite with Great Expectations against PostgreSQL. Synchronous and slow:
+call it in a worker thread (app.quality.service does). GE is imported here, inside the
+function, so importing the app never imports it."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.quality.suites import ProviderSuite
+
+log = logging.getLogger(__name__)
+
+# How many unexpected values or rows a failed expectation keeps as its observed evidence.
+PARTIAL_UNEXPECTED = 20
+# Only these columns are validated; the JSONB metadata column stays out of the batch.
+COLUMNS = (
+    "tenant_id, provider, series_id, obs_date, period_label, value, raw_value, units, "
+    "ingested_at, updated_at, run_id"
+)
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    id: str
+    type: str
+    severity: str
+    success: bool
+    observed: dict[str, Any]
+    column: str | None = None
+    description: str | None = None
+    exception: str | None = None
+
+
+@dataclass
+class SuiteOutcome:
+    evaluated: int
+    successful: int
+    unsuccessful: int
+    success_percent: float
+    results: list[ExpectationOutcome] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.unsuccessful == 0
+
+
+def batch_query(provider: str, tenant_id: str) -> str:
+    """The provider's rows of one tenant. Both are configuration (a provider name from the
+    provider file, the tenant setting), quoted anyway."""
+    return (
+        f"SELECT {COLUMNS} FROM external_timeseries_obs "  # noqa: S608 - quoted literals below
+        f"WHERE tenant_id = {_literal(tenant_id)} AND provider = {_literal(provider)}"
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def run_suite(
+    sync_url: str,
+    suite: ProviderSuite,
+    *,
+    tenant_id: str,
+    parameters: dict[str, Any],
+    statement_timeout_ms: int,
+) -> SuiteOutcome:
+    """Validate `suite` against the provider's rows; one ephemeral GE context per run."""
+    with warnings.catch_warnings():
+        # GE's own deprecation chatter (pydantic v1 shims, legacy options) is not ours to fix.
+        warnings.simplefilter("ignore")
+        import great_expectations as gx
+
+        context = ephemeral_context()
+        # `kwargs` (engine options) is a field of SQLDatasource that GE's stub leaves out. No
+        # temp table: the batch query is read where it is, not copied first.
+        source = context.data_sources.add_sql(
+            name="aurum",
+            connection_string=sync_url,
+            create_temp_table=False,
+            kwargs={"connect_args": {"options": f"-c statement_timeout={statement_timeout_ms}"}},
+        )
+        asset = source.add_query_asset(
+            name=suite.provider, query=batch_query(suite.provider, tenant_id)
+        )
+        batch = asset.add_batch_definition_whole_table("all rows")
+        gx_suite = context.suites.add(build_gx_suite(suite))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+        )
+        try:
+            # COMPLETE, for the sample of unexpected rows of SQL expectations (GE fetches
+            # them anyway); lists are cut to PARTIAL_UNEXPECTED when stored.
+            result = definition.run(
+                expectation_parameters=parameters,
+                result_format={
+                    "result_format": "COMPLETE",
+                    "partial_unexpected_count": PARTIAL_UNEXPECTED,
+                },
+            )
+        finally:
+            # The datasource's engine holds pooled connections; close them with the run.
+            engine = getattr(source, "_engine", None)
+            if engine is not None:
+                engine.dispose()
+    return _outcome(result)
+
+
+def ephemeral_context() -> Any:
+    """An in-memory GE context (no files, no analytics, no progress bars); it becomes GE's
+    active context, which building suites needs."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    return gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+        ),
+    )
+
+
+def build_gx_suite(suite: ProviderSuite) -> Any:
+    """The GE ExpectationSuite for `suite`; raises if GE refuses an expectation."""
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    gx_suite = gx.ExpectationSuite(name=suite.name)
+    for spec in suite.expectations:
+        # add_expectation, not add_expectation_configuration: the latter replaces an
+        # expectation on the same domain, so every unexpected_rows_expectation (domain: the
+        # table) would overwrite the one before it.
+        gx_suite.add_expectation(
+            ExpectationConfiguration(
+                type=spec.type,
+                kwargs=spec.kwargs,
+                meta=spec.meta.model_dump(exclude_none=True),
+                description=spec.description,
+            ).to_domain_obj()
+        )
+    if len(gx_suite.expectations) != len(suite.expectations):
+        raise ValueError(
+            f"suite {suite.name}: {len(suite.expectations)} expectations in the files but "
+            f"{len(gx_suite.expectations)} distinct ones; remove the duplicates"
+        )
+    return gx_suite
+
+
+def _outcome(result: Any) -> SuiteOutcome:
+    outcomes = []
+    for item in result.results:
+        config = item.expectation_config
+        meta = dict(config.meta or {})
+        exception = _exception(item.exception_info or {})
+        outcomes.append(
+            ExpectationOutcome(
+                id=str(meta.get("id", config.type)),
+                type=config.type,
+                severity=str(meta.get("severity", "error")),
+                success=bool(item.success),
+                observed=_observed(item.result or {}),
+                column=config.kwargs.get("column"),
+                description=config.description,
+                exception=exception,
+            )
+        )
+    stats = result.statistics
+    return SuiteOutcome(
+        evaluated=int(stats["evaluated_expectations"]),
+        successful=int(stats["successful_expectations"]),
+        unsuccessful=int(stats["unsuccessful_expectations"]),
+        success_percent=float(stats["success_percent"] or 0.0),
+        results=outcomes,
+    )
+
+
+def _exception(info: dict[str, Any]) -> str | None:
+    """GE reports an expectation's own error flat, and a failed metric under its metric id."""
+    entries = [info] if "raised_exception" in info else list(info.values())
+    messages = [
+        str(entry.get("exception_message") or "raised")
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("raised_exception")
+    ]
+    return "; ".join(dict.fromkeys(messages))[:1000] if messages else None
+
+
+_OBSERVED_KEYS = (
+    "observed_value",
+    "element_count",
+    "unexpected_count",
+    "unexpected_percent",
+    "missing_count",
+    "partial_unexpected_list",
+    "details",
+)
+
+
+def _observed(result: dict[str, Any]) -> dict[str, Any]:
+    """The evidence worth keeping: the observed value, counts and a few unexpected values or
+    rows (not GE's full unexpected_list, nor its index query)."""
+    return {key: _jsonable(result[key]) for key in _OBSERVED_KEYS if key in result}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value[:PARTIAL_UNEXPECTED]]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    return str(value)
