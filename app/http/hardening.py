@@ -4,7 +4,6 @@ middleware (both wrap the same request, so one layer instead of two)."""
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +31,7 @@ _COMMON = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
+_VARY = (b"vary", b"Accept-Encoding")
 
 
 class BodyTooLarge(HTTPException):
@@ -96,9 +96,13 @@ class HardeningMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = MutableHeaders(scope=message)
-                present = {name for name, _ in headers.raw}
-                headers.raw.extend(item for item in extra if item[0] not in present)
+                raw = message["headers"] = list(message.get("headers", ()))
+                present = {name for name, _ in raw}
+                raw.extend(item for item in extra if item[0] not in present)
+                if b"vary" in present:
+                    _vary_on_encoding(raw)
+                else:
+                    raw.append(_VARY)
             await send(message)
 
         length = _content_length(scope)
@@ -117,6 +121,15 @@ class HardeningMiddleware:
             if started:
                 raise
             await _send_too_large(send_hardened, self.max_body_bytes)
+
+
+def _vary_on_encoding(raw: list[tuple[bytes, bytes]]) -> None:
+    """Gzip is skipped for clients that don't accept it (app.http.compression), but every
+    representation still depends on Accept-Encoding: caches must be told so."""
+    for index, (name, value) in enumerate(raw):
+        if name == b"vary" and b"accept-encoding" not in value.lower():
+            raw[index] = (name, value + b", Accept-Encoding")
+            return
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
