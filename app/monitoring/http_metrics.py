@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.monitoring.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+
+_Series = tuple[Counter, Histogram]
 
 UNMATCHED = "none"  # every path no route matched shares one label: raw paths never become labels
 
@@ -24,6 +27,7 @@ class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp, *, excluded: frozenset[str] = frozenset({"/metrics"})) -> None:
         self.app = app
         self.excluded = excluded
+        self._series: dict[tuple[str, int, str], _Series] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,6 +48,19 @@ class HttpMetricsMiddleware:
             route = scope.get("route")
             handler = getattr(route, "path", None) or UNMATCHED
             if handler not in self.excluded:
-                method = scope["method"]
-                HTTP_REQUESTS.labels(method, str(status), handler).inc()
-                HTTP_REQUEST_DURATION.labels(method, handler).observe(time.perf_counter() - started)
+                series = self._series.get((scope["method"], status, handler))
+                if series is None:
+                    series = self._add_series(scope["method"], status, handler)
+                series[0].inc()
+                series[1].observe(time.perf_counter() - started)
+
+    def _add_series(self, method: str, status: int, handler: str) -> _Series:
+        # `labels()` builds and looks up a label tuple under a lock on every call; the children
+        # are cached per (method, status, route template) instead: a bounded set, since
+        # unmatched paths share one label.
+        series = (
+            HTTP_REQUESTS.labels(method, str(status), handler),
+            HTTP_REQUEST_DURATION.labels(method, handler),
+        )
+        self._series[method, status, handler] = series
+        return series
