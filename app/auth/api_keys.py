@@ -127,9 +127,9 @@ class ApiKeyVerifier:
         verified = self._verified.get(plaintext)
         if verified is not None:
             principal, key_id, expires, fresh_until = verified
-            now = time.monotonic()
-            if now < fresh_until and time.time() < expires:
-                self._note_use(key_id, now)
+            clock = time.monotonic()
+            if clock < fresh_until and time.time() < expires:
+                self._note_use(key_id, clock)
                 return principal
             del self._verified[plaintext]
         prefix = split_prefix(plaintext)
