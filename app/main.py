@@ -5,19 +5,19 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
-from starlette.middleware.gzip import GZipMiddleware
 
 from app.auth.authorization import AuthorizationMiddleware
 from app.auth.middleware import AuthenticationMiddleware
 from app.auth.policy import ADMIN_AREA, ADMIN_ONLY, AccessPolicies, protect
 from app.bootstrap import Dependencies
+from app.http.compression import GzipWhenAccepted
 from app.http.errors import install_error_handlers
-from app.http.hardening import HardeningMiddleware, add_cors
+from app.http.hardening import BodyLimitMiddleware, SecurityHeaders, add_cors
 from app.http.json_bodies import JsonBodyMiddleware
 from app.http.middleware import RequestContextMiddleware
 from app.http.proxies import TrustedProxies
 from app.lifespan import build_lifespan
-from app.monitoring.http_metrics import HttpMetricsMiddleware
+from app.monitoring.http_metrics import HttpMetrics
 from app.monitoring.metrics import BUILD_INFO
 from app.ratelimit.keys import CallerResolver
 from app.ratelimit.limiter import RateLimiter
@@ -83,11 +83,11 @@ def create_app(
     protect(app, jobs.router, ADMIN_AREA)
     protect(app, runs.router, ADMIN_AREA)
     protect(app, validation.router, ADMIN_AREA)
-    # Middleware: the last added is the outermost. Request context wraps everything, so the
-    # request id is set before metrics and routing, and is on every response. Outermost first:
-    # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate
-    # limiting → authorization → metrics → routes.
-    app.add_middleware(HttpMetricsMiddleware)
+    # Middleware: the last added is the outermost. Request context wraps everything: it sets
+    # the request id before anything logs, and it is the one layer that touches responses
+    # (request id, security headers, RateLimit-* left by the limiter, metrics, access log).
+    # Outermost first: request context → body limit → CORS → gzip → JSON bodies →
+    # authentication → rate limiting → authorization → routes.
     app.add_middleware(AuthorizationMiddleware, policies=policies)
     proxies = TrustedProxies(settings.trusted_proxy_cidrs)
     # The limiter holds no client yet: the lifespan opens and closes its storage.
@@ -104,18 +104,17 @@ def create_app(
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(JsonBodyMiddleware)
     # Level 6: nearly level 9's ratio on JSON for a fraction of the CPU.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.add_middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=6)
     if settings.cors_allow_origins:
         add_cors(app, settings.cors_allow_origins)
-    app.add_middleware(
-        HardeningMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        proxies=proxies,
-        docs_paths=frozenset(
-            path
-            for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-            if path
-        ),
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    docs_paths = frozenset(
+        path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path
     )
-    app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
+    app.add_middleware(
+        RequestContextMiddleware,
+        access_log_enabled=settings.access_log,
+        headers_for=SecurityHeaders(proxies, docs_paths),
+        metrics=HttpMetrics(),
+    )
     return app

@@ -1,14 +1,17 @@
 """API keys: create, list, revoke (audited), and verify on the request path.
 
 Verification is cached per key prefix for `AURUM_API_KEY_CACHE_SECONDS` (default 5 s), so a
-dashboard polling every few seconds costs no database query per request. A revocation takes
-effect at once on the replica that made it and within that window on the others.
+dashboard polling every few seconds costs no database query per request; and a key that was
+verified is remembered (by its exact text, for the same window) with the principal it maps to,
+so a repeated request costs a dictionary lookup: no hashing, no I/O. A revocation takes effect
+at once on the replica that made it and within that window on the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from app.errors import NotFound
 
 log = logging.getLogger(__name__)
 
-_LAST_USED_EVERY = timedelta(seconds=60)
+_LAST_USED_EVERY_SECONDS = 60.0
 
 
 class InvalidApiKey(Exception):
@@ -115,10 +118,20 @@ class ApiKeyVerifier:
         self._sessionmaker = sessionmaker
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[_KeySnapshot | None, float]] = {}
-        self._last_used: dict[uuid.UUID, datetime] = {}
+        # Exact key text → (principal, its key's id, expiry as epoch seconds, cached until).
+        self._verified: dict[str, tuple[Principal, uuid.UUID, float, float]] = {}
+        self._last_used: dict[uuid.UUID, float] = {}  # monotonic time of the last write
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def verify(self, plaintext: str) -> Principal:
+        verified = self._verified.get(plaintext)
+        if verified is not None:
+            principal, key_id, expires, fresh_until = verified
+            clock = time.monotonic()
+            if clock < fresh_until and time.time() < expires:
+                self._note_use(key_id, clock)
+                return principal
+            del self._verified[plaintext]
         prefix = split_prefix(plaintext)
         if prefix is None:
             raise InvalidApiKey("malformed key")
@@ -130,11 +143,19 @@ class ApiKeyVerifier:
             raise InvalidApiKey("revoked key")
         if snapshot.expires_at is not None and snapshot.expires_at <= now:
             raise InvalidApiKey("expired key")
-        self._note_use(snapshot.id, now)
-        return Principal(id=f"key:{prefix}", name=snapshot.name, role=snapshot.role, kind="api_key")
+        self._note_use(snapshot.id, time.monotonic())
+        principal = Principal(
+            id=f"key:{prefix}", name=snapshot.name, role=snapshot.role, kind="api_key"
+        )
+        expires = snapshot.expires_at.timestamp() if snapshot.expires_at else math.inf
+        fresh_until = self._cache[prefix][1]  # no longer than the snapshot it was checked on
+        self._verified[plaintext] = (principal, snapshot.id, expires, fresh_until)
+        return principal
 
     def invalidate(self, prefix: str) -> None:
         self._cache.pop(prefix, None)
+        for text in [text for text in self._verified if split_prefix(text) == prefix]:
+            del self._verified[text]
 
     async def _snapshot(self, prefix: str) -> _KeySnapshot | None:
         cached = self._cache.get(prefix)
@@ -156,13 +177,14 @@ class ApiKeyVerifier:
         self._cache[prefix] = (snapshot, time.monotonic() + self._cache_seconds)
         return snapshot
 
-    def _note_use(self, key_id: uuid.UUID, now: datetime) -> None:
+    def _note_use(self, key_id: uuid.UUID, now: float) -> None:
         """Record `last_used_at` at most once a minute per key, off the request path."""
         previous = self._last_used.get(key_id)
-        if previous is not None and now - previous < _LAST_USED_EVERY:
+        if previous is not None and now - previous < _LAST_USED_EVERY_SECONDS:
             return
         self._last_used[key_id] = now
-        task = asyncio.get_running_loop().create_task(self._write_last_used(key_id, now))
+        used_at = datetime.now(UTC)
+        task = asyncio.get_running_loop().create_task(self._write_last_used(key_id, used_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -9,18 +9,24 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.audit.service import AuditContext
-from app.auth.principal import Principal
+from app.auth.principal import Principal, scope_principal
 from app.errors import Unauthorized
 
 # `async def` on purpose: FastAPI runs plain `def` dependencies in its threadpool, two thread
 # hops per request for what is a dictionary read.
 
 
-async def current_principal(request: Request) -> Principal:
-    principal: Principal | None = getattr(request.state, "principal", None)
+def principal_of(request: Request) -> Principal:
+    """The caller the authentication middleware attached (routes read it without a
+    dependency where the request path is hot, e.g. whoami)."""
+    principal = scope_principal(request.scope)
     if principal is None:  # only reachable on a route outside every protected prefix
         raise Unauthorized("Authentication required.")
     return principal
+
+
+async def current_principal(request: Request) -> Principal:
+    return principal_of(request)
 
 
 async def audit_context(request: Request) -> AuditContext:

@@ -1,10 +1,11 @@
-"""Security headers on every response and a request body size limit, as one pure ASGI
-middleware (both wrap the same request, so one layer instead of two)."""
+"""Security headers on every response (added by the edge middleware's one response hook) and
+a request body size limit (pure ASGI middleware)."""
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +33,8 @@ _COMMON = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 )
+_VARY = (b"vary", b"Accept-Encoding")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class BodyTooLarge(HTTPException):
@@ -46,32 +49,28 @@ def _too_large_message(limit: int) -> str:
     return f"The request body is larger than the limit of {limit} bytes (AURUM_MAX_BODY_BYTES)."
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """(Content-Length, whether the body is chunked) from the request headers."""
+    length: int | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server rejects malformed framing before we see it
-    return None
+            # The server rejects malformed framing before we see it.
+            with contextlib.suppress(ValueError):
+                length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
-class HardeningMiddleware:
-    """Adds `X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options`, a CSP (relaxed on
-    the docs pages), and HSTS when the request came over https; a header the route set itself
-    is kept. Refuses bodies over `max_body_bytes` with 413: by Content-Length before the app
-    runs, and while streaming for chunked bodies."""
+class SecurityHeaders:
+    """The headers every response gets: `X-Content-Type-Options`, `Referrer-Policy`,
+    `X-Frame-Options`, a CSP (relaxed on the docs pages), HSTS when the request came over
+    https, and `Vary: Accept-Encoding` (gzip is skipped for clients that don't accept it, see
+    app.http.compression, but the representation still depends on it: caches must know).
+    Added by the edge middleware (app.http.middleware); a header the route set is kept."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        max_body_bytes: int,
-        proxies: TrustedProxies,
-        docs_paths: frozenset[str] = frozenset(),
-    ) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
+    def __init__(self, proxies: TrustedProxies, docs_paths: frozenset[str] = frozenset()) -> None:
         self.proxies = proxies
         self.docs_paths = docs_paths
         strict = (b"content-security-policy", STRICT_CSP.encode())
@@ -79,44 +78,55 @@ class HardeningMiddleware:
         hsts = (b"strict-transport-security", HSTS.encode())
         # Precomputed per (https, docs) so a request does no string work.
         self._headers = {
-            (False, False): (*_COMMON, strict),
-            (False, True): (*_COMMON, docs),
-            (True, False): (*_COMMON, strict, hsts),
-            (True, True): (*_COMMON, docs, hsts),
+            (False, False): (*_COMMON, strict, _VARY),
+            (False, True): (*_COMMON, docs, _VARY),
+            (True, False): (*_COMMON, strict, hsts, _VARY),
+            (True, True): (*_COMMON, docs, hsts, _VARY),
         }
+
+    def __call__(self, scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
+        return self._headers[self.proxies.is_https(scope), scope["path"] in self.docs_paths]
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over `max_body_bytes` with 413: by Content-Length before the app runs,
+    and while streaming for chunked bodies."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._headers[self.proxies.is_https(scope), scope["path"] in self.docs_paths]
+        length, chunked = _framing(scope)
+        if length is not None:
+            # With a Content-Length the server already stops the body at that size.
+            if length > self.max_body_bytes:
+                await _send_too_large(send, self.max_body_bytes)
+                return
+            await self.app(scope, receive, send)
+            return
+        if not chunked and scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)  # no body can follow (HTTP/1.1 framing)
+            return
+        # Without a Content-Length, count what arrives.
         started = False
 
-        async def send_hardened(message: Message) -> None:
+        async def send_tracked(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = MutableHeaders(scope=message)
-                present = {name for name, _ in headers.raw}
-                headers.raw.extend(item for item in extra if item[0] not in present)
+            started = started or message["type"] == "http.response.start"
             await send(message)
 
-        length = _content_length(scope)
-        if length is not None and length > self.max_body_bytes:
-            await _send_too_large(send_hardened, self.max_body_bytes)
-            return
-        if length is None:
-            # With a Content-Length the server already stops the body at that size; without
-            # one (chunked), count what arrives.
-            receive = _limited(receive, self.max_body_bytes)
         try:
-            await self.app(scope, receive, send_hardened)
+            await self.app(scope, _limited(receive, self.max_body_bytes), send_tracked)
         except BodyTooLarge:
             # Reached here only when no handler turned it into a response (e.g. a plain ASGI
             # route read the body); once the response has started there is nothing to send.
             if started:
                 raise
-            await _send_too_large(send_hardened, self.max_body_bytes)
+            await _send_too_large(send, self.max_body_bytes)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -1,4 +1,4 @@
-"""Request count and latency per route template, as pure ASGI middleware.
+"""Request count and latency per route template.
 
 This replaces prometheus-fastapi-instrumentator on the hot path. The instrumentator finds a
 request's route template by matching the request against every route before calling the app;
@@ -7,43 +7,46 @@ middleware stack. FastAPI already records the route it matched in `scope["route"
 label is read from there after the call: no second routing pass. Metric names and labels are
 the instrumentator's (`http_requests_total{method,status,handler}`,
 `http_request_duration_seconds{method,handler}`), so its dashboards keep working.
+
+Recorded by the edge middleware (app.http.middleware), which sees every response: requests
+refused before routing (401, 403, 429, 413) are counted too, under the unmatched label.
 """
 
 from __future__ import annotations
 
-import time
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Histogram
+from starlette.types import Scope
 
 from app.monitoring.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
 UNMATCHED = "none"  # every path no route matched shares one label: raw paths never become labels
 
+_Series = tuple[Counter, Histogram]
 
-class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp, *, excluded: frozenset[str] = frozenset({"/metrics"})) -> None:
-        self.app = app
+
+class HttpMetrics:
+    def __init__(self, *, excluded: frozenset[str] = frozenset({"/metrics"})) -> None:
         self.excluded = excluded
+        self._series: dict[tuple[str, int, str], _Series] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    def record(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        handler = getattr(route, "path", None) or UNMATCHED
+        if handler in self.excluded:
             return
-        started = time.perf_counter()
-        status = 500
+        series = self._series.get((scope["method"], status, handler))
+        if series is None:
+            series = self._add_series(scope["method"], status, handler)
+        series[0].inc()
+        series[1].observe(seconds)
 
-        async def send_recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording)
-        finally:
-            route = scope.get("route")
-            handler = getattr(route, "path", None) or UNMATCHED
-            if handler not in self.excluded:
-                method = scope["method"]
-                HTTP_REQUESTS.labels(method, str(status), handler).inc()
-                HTTP_REQUEST_DURATION.labels(method, handler).observe(time.perf_counter() - started)
+    def _add_series(self, method: str, status: int, handler: str) -> _Series:
+        # `labels()` builds and looks up a label tuple under a lock on every call; the children
+        # are cached per (method, status, route template) instead: a bounded set, since
+        # unmatched paths share one label.
+        series = (
+            HTTP_REQUESTS.labels(method, str(status), handler),
+            HTTP_REQUEST_DURATION.labels(method, handler),
+        )
+        self._series[method, status, handler] = series
+        return series

@@ -6,7 +6,9 @@ result is already the count the headers need. The moving window keeps one list e
 and the sliding-window counter reads two windows; both need a second round-trip per limit to
 report what remains. Here all of a request's limits (two by default: 100/60 s and 20/1 s) are
 counted by one Lua script, and the requests of one event-loop turn share the call: at most one
-Redis round-trip per request (see storage.py).
+Redis round-trip per request (see storage.py). A busy caller far from its limits takes a lease
+of tokens in that call and spends it in memory (see leases.py for the bound): most requests
+then cost no round-trip at all.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Literal
 from limits import RateLimitItem
 
 from app.monitoring.metrics import RATELIMIT_STORE_FALLBACK
+from app.ratelimit.leases import LeaseTable
 from app.ratelimit.rules import Rule, RuleSet, per_second_limit, share_of, with_override
-from app.ratelimit.storage import LocalWindows, SharedWindows, window_key
+from app.ratelimit.storage import LocalWindows, SharedWindows, WindowCount, window_key
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,13 +56,30 @@ class StoreHealth:
 
 
 async def _count(
-    storage: SharedWindows | LocalWindows,
-    rule: Rule,
-    limits: tuple[RateLimitItem, ...],
-    caller_key: str,
+    storage: LocalWindows, rule: Rule, limits: tuple[RateLimitItem, ...], caller_key: str
 ) -> Decision:
     keys = [window_key(item, rule.name, caller_key) for item in limits]
-    counts = await storage.incr_windows(keys, limits)
+    return _decide(rule, limits, await storage.incr_windows(keys, limits))
+
+
+async def _count_shared(
+    leases: LeaseTable, rule: Rule, limits: tuple[RateLimitItem, ...], caller_key: str
+) -> Decision:
+    spent = leases.spend(rule.name, caller_key)
+    if spent is None:
+        keys = [window_key(item, rule.name, caller_key) for item in limits]
+        result = await leases.fetch(rule.name, caller_key, keys, limits)
+        if isinstance(result, list):
+            # This request's own count, with the rest of any lease held back: the headers
+            # show what remains once the lease is spent, as they would counted one by one.
+            held = result.granted - 1
+            return _decide(rule, limits, [WindowCount(c.hits - held, c.reset_at) for c in result])
+        spent = result
+    item, remaining, reset_at = spent
+    return Decision(True, rule, item, remaining, max(0, math.ceil(reset_at - time.time())))
+
+
+def _decide(rule: Rule, limits: tuple[RateLimitItem, ...], counts: list[WindowCount]) -> Decision:
     now = time.time()
     best: Decision | None = None
     for item, (hits, reset_at) in zip(limits, counts, strict=False):
@@ -104,6 +124,7 @@ class RateLimiter:
         self._override: RateLimitItem | None = None
         self._plans = self._build_plans()
         self._shared: SharedWindows | None = None
+        self._leases: LeaseTable | None = None
         self._local: LocalWindows | None = None
         self._degraded: str | None = None  # why, while counting in memory
         self._next_probe = 0.0
@@ -133,6 +154,7 @@ class RateLimiter:
             self._shared = SharedWindows(
                 self.storage_url, key_prefix=self.key_prefix, timeout_seconds=self.timeout_seconds
             )
+            self._leases = LeaseTable(self._shared)
 
     async def close(self) -> None:
         if self._probe is not None:
@@ -142,7 +164,7 @@ class RateLimiter:
             await self._local.reset()
         if self._shared is not None:
             await self._shared.aclose()
-        self._shared = self._local = None
+        self._shared = self._local = self._leases = None
 
     # -- runtime override ------------------------------------------------------------------
 
@@ -157,6 +179,8 @@ class RateLimiter:
         replica must be told (the runtime-config propagation does that)."""
         self._override = None if rps is None else per_second_limit(rps)
         self._plans = self._build_plans()
+        if self._leases is not None:
+            self._leases.clear()  # leases were granted under the old limits
         log.info(
             "rate limit override %s",
             "cleared" if rps is None else f"set to {rps:g} rps",
@@ -175,11 +199,11 @@ class RateLimiter:
     async def hit(self, rule: Rule, caller_key: str) -> Decision:
         """Count one request. Never raises for an unreachable store: it counts in memory."""
         shared_limits, local_limits = self._plans[rule.name]
-        shared = self._shared
+        shared = self._leases
         if shared is not None:
             if self._degraded is None:
                 try:
-                    return await _count(shared, rule, shared_limits, caller_key)
+                    return await _count_shared(shared, rule, shared_limits, caller_key)
                 except Exception as exc:  # any store failure: serve the request, count locally
                     self._degrade(_reason(exc))
             else:

@@ -1,18 +1,17 @@
 """Pure ASGI rate limiting. It runs before routing (so rules match path prefixes) and after
-authentication (so the principal is known)."""
+authentication (so the principal is known), inside the edge middleware (app.http.middleware),
+which puts its headers on the response."""
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.http.errors import send_error
+from app.http.middleware import RESPONSE_HEADERS
 from app.monitoring.metrics import RATELIMIT_REJECTIONS
 from app.ratelimit.keys import Caller, CallerResolver
 from app.ratelimit.limiter import Decision, RateLimiter
 from app.ratelimit.rules import describe
-
-_OURS = frozenset((b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset", b"retry-after"))
 
 
 def rate_limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
@@ -44,27 +43,18 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         decision = await self.limiter.hit(rule, caller.key)
+        # The edge middleware adds these to the response (refusal or not), replacing any the
+        # app set: one response hook for the whole stack instead of a send wrapper here.
         headers = rate_limit_headers(decision)
+        scope["state"][RESPONSE_HEADERS] = headers
         if not decision.allowed:
             RATELIMIT_REJECTIONS.labels(rule.name).inc()
-            await _send_refusal(send, decision, caller, headers)
+            await _send_refusal(send, decision, caller)
             return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                raw = MutableHeaders(scope=message).raw
-                # Ours replace any the app set: each header appears exactly once.
-                if any(name in _OURS for name, _ in raw):
-                    raw[:] = [item for item in raw if item[0] not in _OURS]
-                raw.extend(headers)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send)
 
 
-async def _send_refusal(
-    send: Send, decision: Decision, caller: Caller, headers: list[tuple[bytes, bytes]]
-) -> None:
+async def _send_refusal(send: Send, decision: Decision, caller: Caller) -> None:
     retry_after = max(1, decision.reset_in)
     limit = describe(decision.limit)
     message = f"Rate limit {limit} exceeded for {caller.label}; retry in {retry_after} s."
@@ -74,4 +64,4 @@ async def _send_refusal(
         "key": caller.key,
         "retry_after_seconds": retry_after,
     }
-    await send_error(send, 429, message, code="rate_limited", details=details, headers=headers)
+    await send_error(send, 429, message, code="rate_limited", details=details)

@@ -34,43 +34,78 @@ MAX_CONNECTIONS = 64
 # Requests per script call: bounds how long one call keeps Redis busy (a few µs per key).
 MAX_BATCH = 128
 
-# KEYS: every request's keys in order. ARGV: per request, its number of limits n and then n
-# pairs (window seconds, amount), shortest window first. Counting a request stops at the first
-# limit it exceeds, so a refused request is not charged to its longer windows. Returns, per
-# request, how many keys it counted, then each one's count and milliseconds to reset.
+# KEYS: every request's keys in order. ARGV: per request, its number of limits n, the tokens it
+# asks for (1, or a lease: see leases.py), tokens it gives back from an unused lease of the
+# same windows, and then n pairs (window seconds, amount), shortest window first. A lease is
+# granted only as far as every window has budget left (at least 1 is counted, to refuse
+# exactly as a single request would). Counting a request stops at the first limit it exceeds,
+# so a refused request is not charged to its longer windows. Returns, per request, how many
+# keys it counted and the tokens granted, then each key's count and milliseconds to reset.
 _INCR_WINDOWS = """
 local result = {}
 local k = 1
 local a = 1
 while a <= #ARGV do
     local n = tonumber(ARGV[a])
+    local want = tonumber(ARGV[a + 1])
+    local refund = tonumber(ARGV[a + 2])
+    local p = a + 3
+    if refund > 0 then
+        for i = 0, n - 1 do
+            if redis.call("exists", KEYS[k + i]) == 1 then
+                redis.call("decrby", KEYS[k + i], refund)
+            end
+        end
+    end
+    local grant = want
+    if want > 1 then
+        for i = 0, n - 1 do
+            local used = tonumber(redis.call("get", KEYS[k + i]) or "0")
+            local left = tonumber(ARGV[p + 1 + 2 * i]) - used
+            if left < grant then
+                grant = left
+            end
+        end
+        if grant < 1 then
+            grant = 1
+        end
+    end
     local slot = #result + 1
     local counted = 0
     result[slot] = 0
+    result[slot + 1] = grant
     for i = 0, n - 1 do
         local key = KEYS[k + i]
-        local count = redis.call("incrby", key, 1)
-        if count == 1 then
-            redis.call("expire", key, ARGV[a + 1 + 2 * i])
+        local count = redis.call("incrby", key, grant)
+        local ttl = redis.call("pttl", key)
+        if ttl < 0 then  -- the window opens now (or a refund left it at zero: still open)
+            redis.call("expire", key, ARGV[p + 2 * i])
+            ttl = 1000 * tonumber(ARGV[p + 2 * i])
         end
         result[#result + 1] = count
-        result[#result + 1] = redis.call("pttl", key)
+        result[#result + 1] = ttl
         counted = counted + 1
-        if count > tonumber(ARGV[a + 2 + 2 * i]) then
+        if count > tonumber(ARGV[p + 1 + 2 * i]) then
             break
         end
     end
     result[slot] = counted
     k = k + n
-    a = a + 1 + 2 * n
+    a = p + 2 * n
 end
 return result
 """
 
 
 class WindowCount(NamedTuple):
-    hits: int  # in the current window, including this one
+    hits: int  # in the current window, including this one (and the rest of a lease)
     reset_at: float  # epoch seconds when the window ends
+
+
+class Counted(list[WindowCount]):
+    """The counts of one call, and how many tokens it was granted (1 unless a lease)."""
+
+    granted: int = 1
 
 
 class StoreClosed(ConnectionError):
@@ -90,8 +125,9 @@ def limits_storage_uri(url: str) -> str:
     return f"async+{scheme}://{rest}"
 
 
-# A request waiting for its counts: its keys, their limits, and where the answer goes.
-_Waiting = tuple[Sequence[str], Sequence[RateLimitItem], "asyncio.Future[list[WindowCount]]"]
+# A request waiting for its counts: its keys, their limits, tokens wanted and given back, and
+# where the answer goes.
+_Waiting = tuple[Sequence[str], Sequence[RateLimitItem], int, int, "asyncio.Future[Counted]"]
 
 
 class SharedWindows(RedisStorage):
@@ -122,14 +158,21 @@ class SharedWindows(RedisStorage):
         self._sending: set[asyncio.Task[None]] = set()
 
     async def incr_windows(
-        self, keys: Sequence[str], items: Sequence[RateLimitItem]
-    ) -> list[WindowCount]:
+        self,
+        keys: Sequence[str],
+        items: Sequence[RateLimitItem],
+        *,
+        want: int = 1,
+        refund: int = 0,
+    ) -> Counted:
+        """Count one request, or take a lease of up to `want` tokens (the first is this
+        request's), after giving back `refund` unused tokens of these same windows."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[WindowCount]] = loop.create_future()
+        future: asyncio.Future[Counted] = loop.create_future()
         if not self._pending:
             # Sent once the loop has run every request that is ready now: they share the call.
             loop.call_soon(self._flush)
-        self._pending.append((keys, items, future))
+        self._pending.append((keys, items, want, refund, future))
         return await future
 
     def _flush(self) -> None:
@@ -142,8 +185,8 @@ class SharedWindows(RedisStorage):
     async def _send(self, batch: list[_Waiting]) -> None:
         keys: list[str] = []
         args: list[int] = []
-        for request_keys, items, _ in batch:
-            args.append(len(items))
+        for request_keys, items, want, refund, _ in batch:
+            args += (len(items), want, refund)
             for key, item in zip(request_keys, items, strict=True):
                 keys.append(self.bridge.prefixed_key(key))
                 args += (item.get_expiry(), item.amount)
@@ -153,7 +196,7 @@ class SharedWindows(RedisStorage):
             # Every waiting request learns of the failure (and falls back); a cancellation
             # (shutdown) still propagates.
             error = exc if isinstance(exc, Exception) else StoreClosed("rate limiter closed")
-            for _, _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_exception(error)
             if not isinstance(exc, Exception):
@@ -161,13 +204,14 @@ class SharedWindows(RedisStorage):
             return
         now = time.time()
         at = 0
-        for _, _, future in batch:
+        for *_, future in batch:
             counted = int(raw[at])
-            counts = [
+            counts = Counted(
                 WindowCount(int(raw[i]), now + max(0, int(raw[i + 1])) / 1000)
-                for i in range(at + 1, at + 1 + 2 * counted, 2)
-            ]
-            at += 1 + 2 * counted
+                for i in range(at + 2, at + 2 + 2 * counted, 2)
+            )
+            counts.granted = int(raw[at + 1])
+            at += 2 + 2 * counted
             if not future.done():  # its request may have been cancelled meanwhile
                 future.set_result(counts)
 
@@ -195,11 +239,9 @@ class LocalWindows(MemoryStorage):
         super().__init__()
         self._sweep_at = self.MIN_SWEEP
 
-    async def incr_windows(
-        self, keys: Sequence[str], items: Sequence[RateLimitItem]
-    ) -> list[WindowCount]:
+    async def incr_windows(self, keys: Sequence[str], items: Sequence[RateLimitItem]) -> Counted:
         now = time.time()
-        counts = []
+        counts = Counted()
         for key, item in zip(keys, items, strict=True):
             end = self.expirations.get(key)
             if end is None or end <= now:

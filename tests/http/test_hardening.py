@@ -138,3 +138,15 @@ async def test_gzip_above_one_kilobyte_only(settings: Settings) -> None:
     assert large.json()["text"].startswith("aurum aurum")  # httpx decompresses it
     assert int(large.headers["content-length"]) < 1024
     assert "content-encoding" not in small.headers
+
+
+async def test_responses_vary_on_accept_encoding_even_when_not_compressed(
+    settings: Settings,
+) -> None:
+    app = _app(settings)
+    async with running_app(app) as client:
+        gzipped = await client.get("/_test/large", headers={"Accept-Encoding": "gzip"})
+        plain = await client.get("/_test/large", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    for response in (gzipped, plain):
+        assert response.headers.get_list("vary") == ["Accept-Encoding"]
