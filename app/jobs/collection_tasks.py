@@ -83,7 +83,7 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
         if entry.get("status") in {"pending", "running"}:
             entry["status"] = "done"  # unchanged series cost no fetch: nothing left to do
     progress["_mode"] = target.mode
-    if ctx.counters.rows_new or ctx.counters.rows_changed:
+    if (ctx.counters.rows_new or ctx.counters.rows_changed) and ctx.stop_reason is None:
         await _validate(ctx, provider)
     return ctx.counters
 

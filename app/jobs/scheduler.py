@@ -116,12 +116,16 @@ class JobScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sync_task
             self._sync_task = None
+        # Pause first: APScheduler's shutdown cancels running jobs at once, which would cut
+        # them mid-batch; draining lets them stop at a batch boundary.
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+            self._scheduler.pause()
         if self._executor is not None:
             await self._executor.drain(self._resources.settings.shutdown_grace_seconds)
             self._executor = None
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
         if self._relay is not None:
             await self._relay.close()
             self._relay = None

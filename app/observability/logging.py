@@ -93,5 +93,6 @@ def configure_logging(settings: Settings) -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # replaced by app.http.middleware
-    for noisy in ("httpx", "httpcore", "alembic.runtime.migration"):
+    # Great Expectations logs hundreds of registry lines at INFO on its first import.
+    for noisy in ("httpx", "httpcore", "alembic.runtime.migration", "great_expectations"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -29,6 +29,7 @@ from app.monitoring.metrics import (
 from app.quality.engine import SuiteOutcome, run_suite
 from app.quality.scoring import quality_score
 from app.quality.suites import RELATIVE_DATE, ProviderSuite, SuiteCatalog
+from app.quality.threads import in_daemon_thread
 from app.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ async def execute(resources: Resources, provider: str, result_id: uuid.UUID) -> 
     try:
         async with resources.sessionmaker() as session:
             parameters = await run_parameters(session, resources, suite, result_id)
-        outcome = await asyncio.to_thread(
+        outcome = await in_daemon_thread(
             run_suite,
             async_url(resources.dependencies.database_url),
             suite,

@@ -84,9 +84,15 @@ async def test_bad_backfills_name_the_field_and_queue_nothing(
 
 
 async def test_the_runbook_backfill_runs_with_progress_per_dataset(
-    settings: Settings, database_url: str
+    settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
-    local = settings.model_copy(update={"scheduler_enabled": True, "scheduler_sync_seconds": 0.2})
+    local = settings.model_copy(
+        update={
+            "scheduler_enabled": True,
+            "scheduler_sync_seconds": 0.2,
+            "provider_config_path": provider_file(tmp_path, lambda data: None),
+        }
+    )
     operator = bearer(local, Role.OPERATOR)
     async with client_for(local) as client:
         response = await client.post(URL, json=RUNBOOK, headers=operator)

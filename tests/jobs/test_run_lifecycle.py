@@ -73,7 +73,7 @@ async def test_a_job_failing_n_times_in_a_row_pauses_itself(
 
 
 async def test_a_run_whose_heartbeat_stopped_is_marked_failed(
-    settings: Settings, database_url: str
+    settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     [(run_id,)] = sql(
         database_url,
@@ -81,7 +81,13 @@ async def test_a_run_whose_heartbeat_stopped_is_marked_failed(
         "VALUES (gen_random_uuid(), 'ingest.noaa', 'scheduled', 'running', "
         "now() - interval '1 hour', now() - interval '20 minutes') RETURNING id",
     )
-    local = settings.model_copy(update={"scheduler_enabled": True, "scheduler_sync_seconds": 0.2})
+    local = settings.model_copy(
+        update={
+            "scheduler_enabled": True,
+            "scheduler_sync_seconds": 0.2,
+            "provider_config_path": provider_file(tmp_path, lambda data: None),
+        }
+    )
     operator = bearer(local, Role.OPERATOR)
     async with client_for(local) as client:
         queued = await client.post(f"{JOBS}/monitor.staleness/trigger", headers=operator)
@@ -101,13 +107,14 @@ async def test_a_run_whose_heartbeat_stopped_is_marked_failed(
 
 
 async def test_shutdown_stops_running_runs_and_frees_leadership(
-    settings: Settings, database_url: str
+    settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     local = settings.model_copy(
         update={
             "scheduler_enabled": True,
             "scheduler_sync_seconds": 0.2,
             "shutdown_grace_seconds": 1.0,
+            "provider_config_path": provider_file(tmp_path, lambda data: None),
             # A slow backfill: one request every 20 s keeps it running when we stop.
             "backfill_rate_share": 0.025,
         }

@@ -18,8 +18,16 @@ from app.providers.config import resolve_config_path
 def provider_file(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
     """The shipped provider file, changed by `edit`, written under tmp_path."""
     data = yaml.safe_load(resolve_config_path(Path("config/external_providers.yml")).read_text())
-    # Quiet by default: no probes or cron slots firing during a test unless it asks.
-    data["jobs"] = {**data["jobs"], "probe": "every 1h", "staleness": "every 1h"}
+    # Quiet by default: no probe, collection or validation fires during a test unless it asks
+    # (a new leader catches up a slot missed within the misfire grace: a test starting at
+    # 06:05 would otherwise see FRED's 06:00 collection run).
+    yearly = "0 0 1 1 *"
+    data["jobs"] = {
+        **data["jobs"], "probe": "every 1h", "staleness": "every 1h", "quality": yearly,
+        "cost": yearly, "daily_report": yearly, "retention": yearly,
+    }  # fmt: skip
+    for section in data["providers"].values():
+        section["schedule"] = {kind: yearly for kind in section.get("schedule", {})}
     edit(data)
     path = tmp_path / f"providers-{time.monotonic_ns()}.yml"
     path.write_text(yaml.safe_dump(data))
