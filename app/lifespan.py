@@ -25,6 +25,7 @@ from app.messaging.producer import producer_config
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.runtime import start_providers
 from app.resources import Resources
+from app.runtime_config.lifecycle import start_flags, stop_flags
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def build_lifespan(
             rate_limiter=rate_limiter,
             authenticator=authenticator,
             providers=providers,
+            flags=await start_flags(settings, redis, sessionmaker, rate_limiter, providers),
         )
         _, relay_stop, relay_task = _start_outbox_relay(sessionmaker, dependencies)
         sandbox_stop = asyncio.Event()
@@ -119,6 +121,7 @@ def build_lifespan(
             if relay_task is not None:
                 relay_stop.set()
                 await relay_task  # run_forever closes its producer
+            await stop_flags(app.state.resources.flags)
             await authenticator.api_keys.drain()
             await providers.aclose()
             if rate_limiter is not None:

@@ -31,6 +31,7 @@ from app.routers import (
     probes,
     provider_config,
     runtime_config,
+    runtime_status,
 )
 from app.settings import Settings, get_settings
 
@@ -73,6 +74,7 @@ def create_app(
     protect(app, audit.router, ADMIN_AREA)
     protect(app, api_keys.router, ADMIN_ONLY)
     protect(app, runtime_config.router, ADMIN_AREA)
+    protect(app, runtime_status.router, ADMIN_AREA)
     protect(app, external_limits.router, ADMIN_AREA)
     protect(app, circuit_breakers.router, ADMIN_AREA)
     protect(app, circuit_breakers.legacy_router, ADMIN_AREA)

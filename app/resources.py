@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from app.bootstrap import Dependencies
     from app.ratelimit.limiter import RateLimiter
     from app.resilience.runtime import ProviderRuntime
+    from app.runtime_config.propagation import FlagPropagation
 
 
 @dataclass
@@ -30,3 +31,5 @@ class Resources:
     rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false
     authenticator: Authenticator
     providers: ProviderRuntime
+    # This replica's flags: `flags.snapshot` is read on hot paths (a dict lookup, no I/O).
+    flags: FlagPropagation
