@@ -9,7 +9,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from app.auth.authorization import AuthorizationMiddleware
 from app.auth.middleware import AuthenticationMiddleware
-from app.auth.policy import ADMIN_AREA, ADMIN_ONLY, AccessPolicies, protect
+from app.auth.policy import ADMIN_AREA, ADMIN_ONLY, READ_API, AccessPolicies, protect
 from app.bootstrap import Dependencies
 from app.http.errors import install_error_handlers
 from app.http.hardening import HardeningMiddleware, add_cors
@@ -26,6 +26,7 @@ from app.routers import (
     api_keys,
     audit,
     circuit_breakers,
+    external_data,
     external_limits,
     identity,
     probes,
@@ -79,6 +80,7 @@ def create_app(
     protect(app, circuit_breakers.router, ADMIN_AREA)
     protect(app, circuit_breakers.legacy_router, ADMIN_AREA)
     protect(app, provider_config.router, ADMIN_ONLY)
+    protect(app, external_data.router, READ_API)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 
-from app.jobs.collect import collect_provider, collection_request
+from app.jobs.collect import collect_provider, collection_allowed, collection_request
 from app.providers.mode import credentials, sandboxed
 from app.providers.registry import collector_for
 from app.resilience.errors import ProviderCallError
@@ -41,8 +41,15 @@ async def run_sandbox_collections(resources: Resources, stop: asyncio.Event) -> 
                 if collector is None or stop.is_set():
                     continue
                 section = runtime.config.providers[provider]  # type: ignore[index]
+                flags = resources.flags.snapshot  # read per run: a flag change applies next run
+                if not collection_allowed(provider, section, flags):
+                    continue
                 request = collection_request(
-                    provider, section, base_url=sandbox.base_urls()[provider], credential="sandbox"
+                    provider,
+                    section,
+                    base_url=sandbox.base_urls()[provider],
+                    credential="sandbox",
+                    flags=flags,
                 )
                 try:
                     await collect_provider(
