@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    """Listens on 127.0.0.1; forwards to (host, port) or, port None, to the Unix socket at
+    `host` (the embedded PostgreSQL of the suite)."""
+
+    def __init__(self, target_host: str, target_port: int | None) -> None:
         self.target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -22,7 +26,11 @@ class TcpProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            host, port = self.target
+            if port is None:
+                up_reader, up_writer = await asyncio.open_unix_connection(host)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
             writer.close()
             return
@@ -56,9 +64,18 @@ class TcpProxy:
         parts = urlsplit(url)
         netloc = parts.netloc.rsplit("@", 1)
         auth = f"{netloc[0]}@" if len(netloc) == 2 else ""
-        return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{self.port}"))
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in {"host", "port"}])
+        return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{self.port}", query=query))
 
 
-def host_port(url: str) -> tuple[str, int]:
+def postgres_target(url: str) -> tuple[str, int | None]:
+    """Where a PostgreSQL URL connects: (host, port), or (socket path, None)."""
     parts = urlsplit(url)
+    socket_dir = dict(parse_qsl(parts.query)).get("host")
+    if socket_dir and socket_dir.startswith("/"):
+        port = parts.port or dict(parse_qsl(parts.query)).get("port")
+        if port:
+            return str(Path(socket_dir) / f".s.PGSQL.{port}"), None
+        sockets = sorted(Path(socket_dir).glob(".s.PGSQL.*[0-9]"))
+        return str(sockets[0]), None
     return parts.hostname or "127.0.0.1", parts.port or 5432
