@@ -22,6 +22,7 @@ from app.monitoring.metrics import BUILD_INFO
 from app.ratelimit.keys import CallerResolver
 from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import RateLimitMiddleware
+from app.read_api.cache import LocalPages
 from app.routers import (
     api_keys,
     audit,
@@ -81,6 +82,8 @@ def create_app(
     protect(app, circuit_breakers.legacy_router, ADMIN_AREA)
     protect(app, provider_config.router, ADMIN_ONLY)
     protect(app, external_data.router, READ_API)
+    # The read API's in-memory tier of its page cache (memory only, no client to open).
+    app.state.read_pages = LocalPages(settings.read_cache_local_entries)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate

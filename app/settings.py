@@ -150,6 +150,8 @@ class Settings(BaseSettings):
     flags_wait_seconds: float = Field(default=2.0, gt=0, le=30)
     # The read API's cache keeps a stale copy this long, served when PostgreSQL fails.
     read_cache_stale_seconds: int = Field(default=604_800, ge=1, le=31_536_000)
+    # Fresh pages each replica also keeps in memory (LRU; 0: Redis only).
+    read_cache_local_entries: int = Field(default=1024, ge=0, le=1_000_000)
 
     @field_validator(
         "rate_limit_exempt_paths",

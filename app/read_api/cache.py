@@ -1,6 +1,9 @@
 """The read API's response cache (the `external_read_cache` flag).
 
 One Redis key per request (path and query): the body, its ETag and until when it is fresh.
+Each replica also keeps the fresh pages it served in memory (LocalPages, bounded, LRU) until
+the same moment, so a hot page costs no Redis round-trip at all; entries are only ever
+time-bound (nothing invalidates them early), so the local copy answers exactly as Redis would.
 The key itself lives for AURUM_READ_CACHE_STALE_SECONDS, much longer than the flag's
 `ttl_seconds`, so a copy past its freshness is still there to serve, marked STALE, while
 PostgreSQL fails. One GET per request either way: HIT, or MISS then a SET.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -34,6 +38,35 @@ class Page:
     cache: str  # HIT | MISS | STALE
 
 
+Entry = tuple[float, str, bytes]  # fresh until (epoch seconds), ETag, body
+
+
+class LocalPages:
+    """This replica's in-memory copies of fresh pages, at most `capacity` (0: none)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._pages: OrderedDict[str, Entry] = OrderedDict()
+
+    def get(self, key: str, now: float) -> Entry | None:
+        entry = self._pages.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            del self._pages[key]
+            return None
+        self._pages.move_to_end(key)
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        if self.capacity <= 0:
+            return
+        self._pages[key] = entry
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.capacity:
+            self._pages.popitem(last=False)
+
+
 def etag_of(body: bytes) -> str:
     # Weak: the gzip middleware may re-encode the bytes on the way out.
     return f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
@@ -44,7 +77,7 @@ def cache_key(tenant_id: str, path: str, query: str) -> str:
     return f"{KEY_PREFIX}:{tenant_id}:{digest}"
 
 
-async def _get(redis: Redis, key: str) -> tuple[float, str, bytes] | None:
+async def _get(redis: Redis, key: str) -> Entry | None:
     try:
         raw = await redis.get(key)
     except (RedisError, OSError) as exc:
@@ -82,6 +115,7 @@ def _unavailable(exc: BaseException) -> ServiceUnavailable:
 
 async def cached_page(
     redis: Redis,
+    local: LocalPages,
     key: str,
     load: Callable[[], Awaitable[bytes]],
     *,
@@ -97,8 +131,10 @@ async def cached_page(
             raise _unavailable(exc) from exc
         READ_CACHE_RESULTS.labels("MISS").inc()
         return Page(body, etag_of(body), "MISS")
-    entry = await _get(redis, key)
-    if entry is not None and entry[0] > time.time():
+    now = time.time()
+    entry = local.get(key, now) or await _get(redis, key)
+    if entry is not None and entry[0] > now:
+        local.put(key, entry)
         READ_CACHE_RESULTS.labels("HIT").inc()
         return Page(entry[2], entry[1], "HIT")
     try:
@@ -110,6 +146,7 @@ async def cached_page(
         READ_CACHE_RESULTS.labels("STALE").inc()
         return Page(entry[2], entry[1], "STALE")
     etag = etag_of(body)
+    local.put(key, (time.time() + ttl_seconds, etag, body))
     await _put(redis, key, body, etag, ttl_seconds, stale_seconds)
     READ_CACHE_RESULTS.labels("MISS").inc()
     return Page(body, etag, "MISS")

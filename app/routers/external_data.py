@@ -33,6 +33,7 @@ async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Re
     settings = resources.settings
     page = await cached_page(
         resources.redis,
+        request.app.state.read_pages,
         cache_key(settings.tenant_id, request.url.path, str(request.query_params)),
         load,
         ttl_seconds=None if config is None else float(config.get("ttl_seconds", 900)),

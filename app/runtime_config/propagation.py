@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -81,11 +81,24 @@ class FlagPropagation:
         self.keys = FlagKeys(settings.tenant_id)
         self.snapshot = snapshot or FlagSnapshot()
         self._redis = redis
+        # The subscription gets a connection of its own, named after the replica, so that
+        # `CLIENT LIST TYPE pubsub` shows which replicas listen (and one can be cut off).
+        pool = redis.connection_pool
+        self._subscriber = Redis(
+            connection_pool=ConnectionPool(
+                connection_class=pool.connection_class,
+                **{**pool.connection_kwargs, "client_name": self.subscriber_name},
+            )
+        )
         self._sessionmaker = sessionmaker
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_now = asyncio.Event()
         self._stopping = False
         self.subscribed = asyncio.Event()  # set while the subscription is up
+
+    @property
+    def subscriber_name(self) -> str:
+        return f"aurum-flags:{self.replica_id}"
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -111,6 +124,8 @@ class FlagPropagation:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        with contextlib.suppress(Exception):
+            await self._subscriber.aclose(close_connection_pool=True)
         # Leave the status at once rather than after the liveness TTL.
         with contextlib.suppress(*_FAILURES):
             await self._redis.hdel(self.keys.replicas, self.replica_id)
@@ -146,7 +161,7 @@ class FlagPropagation:
 
     async def _subscribe_forever(self) -> None:
         while not self._stopping:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.keys.channel)
                 self.subscribed.set()
