@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput
+.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-flag-propagation bench-read-api
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -46,6 +46,12 @@ bench-request-cost: $(STAMP)
 bench-ingest-throughput: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python -m bench.ingest_throughput $(BENCH_ARGS)
+
+bench-flag-propagation: $(STAMP)
+	$(BIN)/python -m bench.flag_propagation $(BENCH_ARGS)
+
+bench-read-api: $(STAMP)
+	$(BIN)/python -m bench.read_api $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -161,3 +161,36 @@ async def test_api_rate_limit_changes_the_inbound_limit_on_every_replica(
             assert limiter.override is None
         finally:
             await one.delete(f"{URL}/api_rate_limit", headers=operator)
+
+
+async def test_a_replica_whose_subscription_is_killed_catches_up(
+    settings: Settings, redis_url: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    operator = bearer(settings, Role.OPERATOR)
+    async with (
+        replica(settings, "pod-w", flags_reconcile_seconds=60.0) as (_, writer),
+        replica(settings, "pod-k", flags_reconcile_seconds=60.0) as (app_k, _),
+    ):
+        flags_k = app_k.state.resources.flags
+        await asyncio.wait_for(flags_k.subscribed.wait(), 5)
+        admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            clients = await admin.client_list(_type="pubsub")
+            ids = [c["id"] for c in clients if c.get("name") == flags_k.subscriber_name]
+            assert len(ids) == 1
+            await admin.execute_command("CLIENT", "KILL", "ID", ids[0])
+        finally:
+            await admin.aclose()
+        response = await writer.post(
+            f"{URL}/provider_enabled",
+            json={"enabled": True, "configuration": {"worldbank": False}},
+            headers=operator,
+        )
+        version = response.json()["version"]
+        try:
+            # The reconcile period is 60 s: the resubscription's own reconcile delivers it.
+            await _until(lambda: flags_k.snapshot.get("provider_enabled").version >= version, 5.0)
+        finally:
+            await writer.delete(f"{URL}/provider_enabled", headers=operator)
