@@ -77,6 +77,9 @@ async def test_provider_toggles_skip_a_provider_and_route_to_its_mirror(
         resources = app.state.resources
         flags = resources.flags.snapshot
         section = resources.providers.config.providers["noaa"]
+        toggles = ("provider_enabled", "provider_fallback", "adaptive_rate_limiting")
+        for name in toggles:  # other tests may have left them set: start from the defaults
+            await client.delete(f"{URL}/{name}", headers=operator)
         try:
             await client.post(
                 f"{URL}/provider_enabled",
@@ -106,5 +109,5 @@ async def test_provider_toggles_skip_a_provider_and_route_to_its_mirror(
             assert resources.providers.guards["noaa"].limiter.adaptive is False
             assert resources.providers.guards["fred"].limiter.adaptive is True
         finally:
-            for name in ("provider_enabled", "provider_fallback", "adaptive_rate_limiting"):
+            for name in toggles:
                 await client.delete(f"{URL}/{name}", headers=operator)
