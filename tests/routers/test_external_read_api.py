@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import psycopg
+import pytest
 
 from app.auth.principal import Role
 from app.db.engine import libpq_url
@@ -18,6 +20,13 @@ from tests.support.auth import bearer
 from tests.support.tcp_proxy import TcpProxy, postgres_target
 
 FLAG = "/runtime-config/v1/features/external_read_cache"
+
+
+def _unseed(database_url: str, series: str) -> None:
+    """Other tests read the whole catalog: leave it as found."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.execute("DELETE FROM datasets WHERE series_id = %s", (series,))
+        conn.execute("DELETE FROM external_timeseries_obs WHERE series_id = %s", (series,))
 
 
 def _seed(database_url: str, tenant: str, rows: int) -> str:
@@ -49,10 +58,26 @@ def _seed(database_url: str, tenant: str, rows: int) -> str:
     return series
 
 
+Seed = Callable[[str, int], str]
+
+
+@pytest.fixture
+def seed(database_url: str) -> Iterator[Seed]:
+    made: list[str] = []
+
+    def make(tenant: str, rows: int) -> str:
+        made.append(_seed(database_url, tenant, rows))
+        return made[-1]
+
+    yield make
+    for series in made:
+        _unseed(database_url, series)
+
+
 async def test_catalog_and_observation_pages_with_cursor_and_etag(
-    settings: Settings, database_url: str
+    settings: Settings, seed: Seed
 ) -> None:
-    series = _seed(database_url, settings.tenant_id, 250)
+    series = seed(settings.tenant_id, 250)
     reader = bearer(settings, Role.READER)
     async with client_for(settings) as client:
         assert (await client.get("/v1/external/series")).status_code == 401
@@ -96,9 +121,9 @@ async def test_catalog_and_observation_pages_with_cursor_and_etag(
 
 
 async def test_cache_hits_and_serves_stale_when_postgres_is_unreachable(
-    settings: Settings, database_url: str
+    settings: Settings, database_url: str, seed: Seed
 ) -> None:
-    series = _seed(database_url, settings.tenant_id, 120)
+    series = seed(settings.tenant_id, 120)
     url = f"/v1/external/series/fred/{series}/observations"
     reader = bearer(settings, Role.READER)
     operator = bearer(settings, Role.OPERATOR)
