@@ -72,6 +72,10 @@ def create_app(
     # new route inherits it and cannot forget auth (AuthorizationMiddleware enforces it).
     app.state.access_policies = policies = AccessPolicies()
     app.include_router(probes.router)
+    # The read API first: it is the busiest, and routes are matched in order.
+    protect(app, external_data.router, READ_API)
+    # The read API's in-memory tier of its page cache (memory only, no client to open).
+    app.state.read_pages = LocalPages(settings.read_cache_local_entries)
     protect(app, identity.router, ADMIN_AREA)
     protect(app, audit.router, ADMIN_AREA)
     protect(app, api_keys.router, ADMIN_ONLY)
@@ -81,9 +85,6 @@ def create_app(
     protect(app, circuit_breakers.router, ADMIN_AREA)
     protect(app, circuit_breakers.legacy_router, ADMIN_AREA)
     protect(app, provider_config.router, ADMIN_ONLY)
-    protect(app, external_data.router, READ_API)
-    # The read API's in-memory tier of its page cache (memory only, no client to open).
-    app.state.read_pages = LocalPages(settings.read_cache_local_entries)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate
