@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run
+.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -49,6 +49,12 @@ bench-ingest-throughput: $(STAMP)
 
 bench-validation-run: $(STAMP)
 	$(BIN)/python -m bench.validation_run $(BENCH_ARGS)
+
+bench-flag-propagation: $(STAMP)
+	$(BIN)/python -m bench.flag_propagation $(BENCH_ARGS)
+
+bench-read-api: $(STAMP)
+	$(BIN)/python -m bench.read_api $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.runtime import start_providers
 from app.resources import Resources
+from app.runtime_config.lifecycle import start_flags, stop_flags
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def build_lifespan(
             authenticator=authenticator,
             providers=providers,
             quality=load_suites(settings.expectations_dir, list(providers.config.providers)),
+            flags=await start_flags(settings, redis, sessionmaker, rate_limiter, providers),
         )
         # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
         scheduler = JobScheduler(app.state.resources)
@@ -93,6 +95,7 @@ def build_lifespan(
             yield
         finally:
             await scheduler.stop()  # lets runs reach a batch boundary, then frees the lock
+            await stop_flags(app.state.resources.flags)
             await authenticator.api_keys.drain()
             await providers.aclose()
             if rate_limiter is not None:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from app.auth.authorization import AuthorizationMiddleware
 from app.auth.middleware import AuthenticationMiddleware
-from app.auth.policy import ADMIN_AREA, ADMIN_ONLY, AccessPolicies, protect
+from app.auth.policy import ADMIN_AREA, ADMIN_ONLY, READ_API, AccessPolicies, protect
 from app.bootstrap import Dependencies
 from app.http.compression import GzipWhenAccepted
 from app.http.errors import install_error_handlers
@@ -22,10 +22,12 @@ from app.monitoring.metrics import BUILD_INFO
 from app.ratelimit.keys import CallerResolver
 from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import RateLimitMiddleware
+from app.read_api.cache import LocalPages
 from app.routers import (
     api_keys,
     audit,
     circuit_breakers,
+    external_data,
     external_limits,
     identity,
     jobs,
@@ -33,6 +35,7 @@ from app.routers import (
     provider_config,
     runs,
     runtime_config,
+    runtime_status,
     validation,
 )
 from app.settings import Settings, get_settings
@@ -72,10 +75,15 @@ def create_app(
     # new route inherits it and cannot forget auth (AuthorizationMiddleware enforces it).
     app.state.access_policies = policies = AccessPolicies()
     app.include_router(probes.router)
+    # The read API first: it is the busiest, and routes are matched in order.
+    protect(app, external_data.router, READ_API)
+    # The read API's in-memory tier of its page cache (memory only, no client to open).
+    app.state.read_pages = LocalPages(settings.read_cache_local_entries)
     protect(app, identity.router, ADMIN_AREA)
     protect(app, audit.router, ADMIN_AREA)
     protect(app, api_keys.router, ADMIN_ONLY)
     protect(app, runtime_config.router, ADMIN_AREA)
+    protect(app, runtime_status.router, ADMIN_AREA)
     protect(app, external_limits.router, ADMIN_AREA)
     protect(app, circuit_breakers.router, ADMIN_AREA)
     protect(app, circuit_breakers.legacy_router, ADMIN_AREA)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.quality.suites import SuiteCatalog
     from app.ratelimit.limiter import RateLimiter
     from app.resilience.runtime import ProviderRuntime
+    from app.runtime_config.propagation import FlagPropagation
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Resources:
     rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false
     authenticator: Authenticator
     providers: ProviderRuntime
+    # This replica's flags: `flags.snapshot` is read on hot paths (a dict lookup, no I/O).
+    flags: FlagPropagation
     scheduler: JobScheduler | None = None  # set right after the rest is built
     # Expectation suites (config/expectations), loaded at start; None only in hand-built
     # Resources that never validate.

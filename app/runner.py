@@ -33,7 +33,9 @@ from app.jobs.collect import (
     CollectionRequest,
     CollectionSummary,
     collect_provider,
+    collection_allowed,
     collection_request,
+    live_base_url,
 )
 from app.observability.logging import configure_logging
 from app.providers.base import CollectContext, Collector, DatasetInfo
@@ -47,6 +49,8 @@ from app.providers.registry import collector_for
 from app.resilience.client import GuardedClient
 from app.resilience.errors import ProviderCallError
 from app.resilience.runtime import start_providers
+from app.runtime_config.propagation import load_snapshot
+from app.runtime_config.snapshot import FlagSnapshot
 from app.settings import Settings
 
 log = logging.getLogger("aurum.runner")
@@ -91,6 +95,11 @@ async def _run_once(settings: Settings, options: RunOptions) -> bool:
     # The service's own provider runtime: the same guards, with operators' stored overrides.
     runtime = await start_providers(settings, redis, sessionmaker, user_agent="aurum-runner")
     config, client = runtime.config, runtime.client
+    # The flags as PostgreSQL holds them now; a run is short, so it does not follow changes.
+    flags = await load_snapshot(sessionmaker)
+    runtime.set_adaptive_switch(
+        lambda provider: flags.for_provider("adaptive_rate_limiting", provider, True)
+    )
     sandbox = None
     ok = True
     try:
@@ -108,14 +117,17 @@ async def _run_once(settings: Settings, options: RunOptions) -> bool:
                 sandbox.url,
             )
         for provider, section in sections.items():
+            if not collection_allowed(provider, section, flags):
+                click.echo(f"{provider}: skipped: disabled (provider_enabled flag or file)")
+                continue
             credential = credentials[provider]
-            base_url = section.base_url
+            base_url = live_base_url(provider, section, flags)
             if provider in in_sandbox and sandbox is not None:
                 base_url = sandbox.base_urls()[provider]
                 credential = None
             ok &= await _run_provider(
                 settings, provider, section, client, sessionmaker, options,
-                base_url=base_url, credential=credential,
+                base_url=base_url, credential=credential, flags=flags,
             )  # fmt: skip
     finally:
         if sandbox is not None:
@@ -136,6 +148,7 @@ async def _run_provider(
     *,
     base_url: str,
     credential: str | None,
+    flags: FlagSnapshot,
 ) -> bool:
     collector = collector_for(provider)
     if collector is None:
@@ -144,7 +157,7 @@ async def _run_provider(
     mode = "sandbox" if credential is None else "live"
     request = collection_request(
         provider, section, base_url=base_url, credential=credential or "sandbox",
-        datasets=options.datasets, start=options.start, end=options.end,
+        datasets=options.datasets, start=options.start, end=options.end, flags=flags,
     )  # fmt: skip
     started = time.monotonic()
     try:

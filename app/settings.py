@@ -162,6 +162,17 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1, le=1_073_741_824)
 
+    # Runtime flags: every replica reconciles its in-memory copy from PostgreSQL this often
+    # (pub/sub drops messages), and counts as live while it did so within the TTL.
+    flags_reconcile_seconds: float = Field(default=3.0, ge=0.1, le=300)
+    flags_replica_ttl_seconds: float = Field(default=15.0, ge=1, le=3600)
+    # How long a write with ?wait=true waits for every live replica to apply it.
+    flags_wait_seconds: float = Field(default=2.0, gt=0, le=30)
+    # The read API's cache keeps a stale copy this long, served when PostgreSQL fails.
+    read_cache_stale_seconds: int = Field(default=604_800, ge=1, le=31_536_000)
+    # Fresh pages each replica also keeps in memory (LRU; 0: Redis only).
+    read_cache_local_entries: int = Field(default=1024, ge=0, le=1_000_000)
+
     @field_validator(
         "rate_limit_exempt_paths",
         "rate_limit_exempt_principals",

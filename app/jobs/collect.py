@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import checkpoints as checkpoint_repo
+from app.ingest.batching import effective_batch_size
 from app.ingest.pipeline import ingest_batch
 from app.providers.base import Batch, CollectContext, Collector, SeriesState
 from app.providers.config import ProviderSection
 from app.resilience.client import GuardedClient
+from app.runtime_config.snapshot import FlagSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,10 @@ def collection_request(
     datasets: list[str] | None = None,
     start: date | None = None,
     end: date | None = None,
+    flags: FlagSnapshot | None = None,
 ) -> CollectionRequest:
-    """A request from the provider file's section (its datasets, topics and batch size)."""
+    """A request from the provider file's section (its datasets, topics and batch size); the
+    `external_ingest` flag, while enabled, overrides the batch size."""
     topics = section.kafka_topics
     configured = [str(d.get("series_id") or d.get("id")) for d in section.datasets]
     return CollectionRequest(
@@ -73,10 +77,42 @@ def collection_request(
         datasets=datasets or configured,
         topic=topics.get("series", f"aurum.ref.{provider}.series.v1"),
         dlq_topic=topics.get("dlq", f"aurum.ref.{provider}.series.dlq.v1"),
-        batch_size=section.ingest.batch_size,
+        batch_size=effective_batch_size(
+            section.ingest.batch_size, flags.configuration("external_ingest") if flags else None
+        ),
         start=start,
         end=end,
     )
+
+
+def collection_allowed(provider: str, section: ProviderSection, flags: FlagSnapshot | None) -> bool:
+    """The provider file's `enabled`, unless the `provider_enabled` flag names the provider.
+    A skipped provider is logged: an operator looking for missing data finds why."""
+    allowed = section.enabled
+    if flags is not None:
+        allowed = flags.for_provider("provider_enabled", provider, section.enabled)
+    if not allowed:
+        log.warning(
+            "collection of %s skipped: disabled by the provider_enabled flag or the provider file",
+            provider,
+            extra={"provider": provider},
+        )
+    return allowed
+
+
+def live_base_url(provider: str, section: ProviderSection, flags: FlagSnapshot | None) -> str:
+    """The provider's API, or its mirror while the `provider_fallback` flag is on for it."""
+    if flags is None or not flags.for_provider("provider_fallback", provider, False):
+        return section.base_url
+    if section.mirror_url is None:
+        log.warning(
+            "provider_fallback is on for %s but the provider file has no mirror_url; "
+            "collecting from its API",
+            provider,
+        )
+        return section.base_url
+    log.info("collecting %s from its mirror %s (provider_fallback)", provider, section.mirror_url)
+    return section.mirror_url
 
 
 async def load_states(

@@ -8,7 +8,13 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 
-from app.jobs.collect import CollectionSummary, collect_provider, collection_request
+from app.jobs.collect import (
+    CollectionSummary,
+    collect_provider,
+    collection_allowed,
+    collection_request,
+    live_base_url,
+)
 from app.jobs.context import RunContext, RunCounters
 from app.providers.base import Batch, CollectContext
 from app.providers.registry import collector_for
@@ -36,14 +42,21 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
         raise ValueError(f"no collector serves {provider}")
     runtime = resources.providers
     section = runtime.config.providers[provider]  # type: ignore[index]
+    flags = resources.flags.snapshot  # read per run: a flag change applies to the next run
+    if not collection_allowed(provider, section, flags):
+        ctx.counters.skipped_reason = f"{provider} is disabled by the provider_enabled flag"
+        return ctx.counters
     target = await ctx.targets.resolve(provider)
+    base_url = target.base_url
+    if target.mode == "live":
+        base_url = live_base_url(provider, section, flags)  # its mirror under provider_fallback
     params = ctx.parameters
     start, end = _day(params.get("start")), _day(params.get("end"))
     if bulk:
         start = start or BULK_START
     request = collection_request(
-        provider, section, base_url=target.base_url, credential=target.credential,
-        datasets=params.get("datasets") or None, start=start, end=end,
+        provider, section, base_url=base_url, credential=target.credential,
+        datasets=params.get("datasets") or None, start=start, end=end, flags=flags,
     )  # fmt: skip
     if bulk and "bulk" in section.kafka_topics:
         request = dataclasses.replace(request, topic=section.kafka_topics["bulk"])
@@ -82,7 +95,7 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
     for entry in progress.values():
         if entry.get("status") in {"pending", "running"}:
             entry["status"] = "done"  # unchanged series cost no fetch: nothing left to do
-    progress["_mode"] = target.mode
+    progress["_mode"] = "mirror" if base_url != target.base_url else target.mode
     if (ctx.counters.rows_new or ctx.counters.rows_changed) and ctx.stop_reason is None:
         await _validate(ctx, provider)
     return ctx.counters

@@ -277,3 +277,25 @@ EXTERNAL_VALIDATION_SECONDS = Histogram(
     ["provider"],
     buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
 )
+
+# Runtime flags and the read API's cache (issue 8).
+FLAG_APPLIED = Counter(
+    f"{PREFIX}_flag_applied_total",
+    "Flag versions this replica applied to its in-memory snapshot, by how it learnt of them.",
+    ["source"],  # pubsub | reconcile | start
+)
+FLAG_PROPAGATION_SECONDS = Histogram(
+    f"{PREFIX}_flag_propagation_seconds",
+    "From a flag change's commit (on any replica) to this replica applying it.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+FLAG_SYNC_FAILURES = Counter(
+    f"{PREFIX}_flag_sync_failures_total",
+    "Subscriber or reconcile rounds that failed (Redis or PostgreSQL unreachable).",
+    ["part"],  # subscribe | reconcile | ack | expire
+)
+READ_CACHE_RESULTS = Counter(
+    f"{PREFIX}_read_cache_results_total",
+    "Read API responses by cache outcome.",
+    ["result"],  # HIT | MISS | STALE
+)

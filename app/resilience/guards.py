@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -130,6 +132,12 @@ class ProviderGuards:
     @property
     def names(self) -> list[str]:
         return sorted(self._guards)
+
+    def set_adaptive_switch(self, switch: Callable[[str], bool] | None) -> None:
+        """`switch(provider)` False turns that provider's adaptive rate off (a runtime flag)."""
+        for name, guard in self._guards.items():
+            limiter = guard.limiter
+            limiter.adaptive_switch = None if switch is None else functools.partial(switch, name)
 
     async def refresh_overrides(self) -> None:
         """Read every provider's overrides hash once (a change made on any replica)."""

@@ -31,6 +31,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -102,6 +103,8 @@ class OutboundRateLimiter:
         self._local = LocalGcra()  # the fallback's bucket
         self._next_recovery_check = 0.0
         self.last_round_trip_seconds = 0.0  # the last acquire's script call (diagnostics)
+        # Set from the `adaptive_rate_limiting` flag: False turns adaptation off at runtime.
+        self.adaptive_switch: Callable[[], bool] | None = None
 
     @classmethod
     def from_config(
@@ -115,6 +118,12 @@ class OutboundRateLimiter:
             replicas=config.replicas,
             **kwargs,
         )
+
+    @property
+    def adaptive(self) -> bool:
+        """Adaptive per the provider file, unless switched off at runtime."""
+        switch = self.adaptive_switch
+        return self.rate.adaptive and (switch is None or switch())
 
     @property
     def degraded(self) -> bool:
@@ -153,7 +162,7 @@ class OutboundRateLimiter:
         args = [
             rate.requests_per_second,
             rate.burst,
-            1 if rate.adaptive else 0,
+            1 if self.adaptive else 0,
             rate.min_fraction,
             factor,
             self.margin,
@@ -222,7 +231,7 @@ class OutboundRateLimiter:
         cut: bool | None = None
         if self._guard.usable():
             args = [
-                1 if rate.adaptive else 0,
+                1 if self.adaptive else 0,
                 rate.decrease_factor,
                 rate.min_fraction,
                 int(throttle_cooldown(rate) * US),
@@ -235,7 +244,7 @@ class OutboundRateLimiter:
                 pass
             else:
                 cut = bool(int(reply[0]))
-                if rate.adaptive:
+                if self.adaptive:
                     seen.adaptive.throttled_at = now
                 self._learn(float(reply[1]), int(reply[2]), seen.override_rps, seen.override_burst)
         if cut is None:
@@ -255,7 +264,7 @@ class OutboundRateLimiter:
         a Redis call only while the rate is reduced, at most once per quiet period."""
         rate, seen = self.rate, self._seen
         now = time.monotonic()
-        if not rate.adaptive or seen.adaptive.multiplier >= 1 or now < self._next_recovery_check:
+        if not self.adaptive or seen.adaptive.multiplier >= 1 or now < self._next_recovery_check:
             return
         if self._guard.usable():
             args = [int(rate.recover_after_seconds * US), rate.recover_step, ADAPTIVE_TTL_SECONDS]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -27,6 +28,12 @@ class ProviderRuntime:
     guards: ProviderGuards
     client: GuardedClient
     http: httpx.AsyncClient
+    adaptive_switch: Callable[[str], bool] | None = None
+
+    def set_adaptive_switch(self, switch: Callable[[str], bool] | None) -> None:
+        """Kept across reloads: the `adaptive_rate_limiting` flag's view per provider."""
+        self.adaptive_switch = switch
+        self.guards.set_adaptive_switch(switch)
 
     async def aclose(self) -> None:
         await self.guards.aclose()
@@ -44,6 +51,7 @@ class ProviderRuntime:
         )
         with contextlib.suppress(RedisError, OSError):
             await guards.refresh_overrides()
+        guards.set_adaptive_switch(self.adaptive_switch)
         guards.start()
         old, self.guards, self.config = self.guards, guards, config
         self.client.guards = guards

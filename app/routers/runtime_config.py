@@ -3,17 +3,28 @@ attached in app.main). Bodies are exactly what the runbooks send."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import AuditDep
 from app.db.session import SessionDep
+from app.resources import Resources
 from app.runtime_config import service
+from app.runtime_config.snapshot import FlagState
+from app.runtime_config.status import wait_for_replicas
 
 router = APIRouter(prefix="/runtime-config/v1/features", tags=["runtime config"])
+
+WAIT_DESCRIPTION = (
+    "Wait (at most AURUM_FLAGS_WAIT_SECONDS) until every live replica applied this version, "
+    "and report how many did."
+)
 
 
 class FlagChange(BaseModel):
@@ -40,6 +51,22 @@ class FlagView(BaseModel):
     expires_at: datetime | None
 
 
+class Propagation(BaseModel):
+    version: int
+    live_replicas: int
+    applied: int
+    complete: bool
+    pending: list[str]
+    waited_seconds: float
+    error: str | None = None
+
+
+class FlagWritten(FlagView):
+    propagation: Propagation | None = Field(
+        default=None, description="With ?wait=true: how many live replicas applied the change"
+    )
+
+
 def _with_etag(response: Response, flag: dict[str, Any]) -> dict[str, Any]:
     response.headers["ETag"] = service.etag(flag["name"], flag["version"])
     return flag
@@ -55,14 +82,52 @@ async def get_flag(name: str, session: SessionDep, response: Response) -> dict[s
     return _with_etag(response, await service.get_flag(session, name))
 
 
-@router.post("/{name}", response_model=FlagView)
+async def _committed(
+    request: Request, session: AsyncSession, flag: dict[str, Any], *, wait: bool
+) -> dict[str, Any]:
+    """Commit now (replicas must only hear of committed versions), publish, and optionally
+    wait for the live replicas. The unit of work's own commit then has nothing left to do."""
+    await session.commit()
+    committed_at = time.time()
+    resources: Resources = request.app.state.resources
+    state = FlagState(flag["name"], flag["enabled"], flag["configuration"], flag["version"])
+    await resources.flags.publish([state], committed_at)
+    if wait:
+        settings = resources.settings
+        try:
+            flag["propagation"] = await wait_for_replicas(
+                resources.redis,
+                resources.flags.keys,
+                name=flag["name"],
+                version=flag["version"],
+                ttl_seconds=settings.flags_replica_ttl_seconds,
+                at_most=settings.flags_wait_seconds,
+            )
+        except (RedisError, OSError) as exc:
+            # The change is committed and replicas reconcile it; only the count is unknown.
+            flag["propagation"] = {
+                "version": flag["version"],
+                "live_replicas": 0,
+                "applied": 0,
+                "complete": False,
+                "pending": [],
+                "waited_seconds": 0.0,
+                "error": f"acknowledgements unreadable (Redis: {exc}); replicas reconcile "
+                f"within {settings.flags_reconcile_seconds:g} s",
+            }
+    return flag
+
+
+@router.post("/{name}", response_model=FlagWritten)
 async def set_flag(
     name: str,
     body: FlagChange,
     session: SessionDep,
     audit: AuditDep,
+    request: Request,
     response: Response,
     if_match: str | None = Header(default=None),
+    wait: bool = Query(default=False, description=WAIT_DESCRIPTION),
 ) -> dict[str, Any]:
     flag = await service.set_flag(
         session,
@@ -74,18 +139,21 @@ async def set_flag(
         reason=body.reason,
         if_match=if_match,
     )
-    return _with_etag(response, flag)
+    return _with_etag(response, await _committed(request, session, flag, wait=wait))
 
 
-@router.delete("/{name}", response_model=FlagView)
+@router.delete("/{name}", response_model=FlagWritten)
 async def reset_flag(
     name: str,
     session: SessionDep,
     audit: AuditDep,
+    request: Request,
     response: Response,
     if_match: str | None = Header(default=None),
+    wait: bool = Query(default=False, description=WAIT_DESCRIPTION),
 ) -> dict[str, Any]:
-    return _with_etag(response, await service.reset_flag(session, audit, name, if_match=if_match))
+    flag = await service.reset_flag(session, audit, name, if_match=if_match)
+    return _with_etag(response, await _committed(request, session, flag, wait=wait))
 
 
 @router.get("/{name}/history")

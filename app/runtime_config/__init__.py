@@ -1,1 +1,2 @@
-"""Typed runtime feature flags: registry, store, expiry (propagation to replicas: issue 8)."""
+"""Typed runtime feature flags: registry, store, expiry, and propagation to every replica
+(snapshot.py, propagation.py, status.py, lifecycle.py)."""

@@ -24,8 +24,11 @@ class ReadCacheConfig(_Config):
 
 
 class IngestConfig(_Config):
-    batch_size: int = Field(default=1000, ge=1, le=100_000)
-    max_workers: int = Field(default=4, ge=1, le=64)
+    """Unset fields keep each provider's own value from the provider file (its batch sizes
+    and workers differ), so the flag's default changes nothing."""
+
+    batch_size: int | None = Field(default=None, ge=1, le=100_000)
+    max_workers: int | None = Field(default=None, ge=1, le=64)
 
 
 class ApiRateLimitConfig(_Config):

@@ -154,8 +154,10 @@ def _spawn(
 
 @contextlib.contextmanager
 def real_server(
-    workdir: Path, deps: Dependencies, overrides: dict[str, str] | None = None
+    workdir: Path, deps: Dependencies, overrides: dict[str, str] | None = None, label: str = "b"
 ) -> Iterator[Server]:
+    """`label` names the server in progress lines and its log file (several real servers may
+    run side by side: bench/flag_propagation starts three)."""
     port = free_port()
     env = _child_env(
         {
@@ -170,14 +172,14 @@ def real_server(
             **(overrides or {}),
         }
     )
-    progress(f"starting the real app (b) on {HOST}:{port}")
+    progress(f"starting the real app ({label}) on {HOST}:{port}")
     # Run from the temporary directory, so no `.env` of the working tree is read.
     with _spawn(
-        "(b) real app",
+        f"({label}) real app",
         [sys.executable, "-m", "app", "serve"],
         cwd=workdir,
         env=env,
-        log_path=workdir / "server-b.log",
+        log_path=workdir / f"server-{label}.log",
         port=port,
     ) as server:
         _wait_until_serving(server, "/health")

@@ -90,7 +90,8 @@ async def test_burst_and_window_are_enforced_together(rl_settings: Settings) -> 
 
 async def test_a_prefix_rule_has_its_own_budget(rl_settings: Settings) -> None:
     app = limited_app(rl_settings)  # default 5/minute, /v1/external/ 3/minute
-    async with serving(app), caller(app) as client:
+    # /v1/external is the read API now: its policy needs a caller with the reader role.
+    async with serving(app), caller(app, principal="downstream") as client:
         external = [(await client.get(EXTERNAL_PING)).status_code for _ in range(4)]
         ping = await client.get(PING)
     assert external == [200, 200, 200, 429]

@@ -53,7 +53,7 @@ async def test_runbook_batch_and_rate_bodies_are_accepted(settings: Settings) ->
             json={"enabled": True, "configuration": {"batch_size": 500}},
             headers=operator,
         )
-        assert ingest.json()["configuration"] == {"batch_size": 500, "max_workers": 4}
+        assert ingest.json()["configuration"]["batch_size"] == 500
         rate = await client.post(
             f"{URL}/api_rate_limit",
             json={"enabled": True, "configuration": {"rps": 50}},

@@ -1,0 +1,91 @@
+"""`/v1/external`: the read API for downstream apps (reader role; attached in app.main). Pages
+are cached in Redis while the `external_read_cache` flag is on; see app/read_api/cache.py."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.errors import InvalidInput
+from app.read_api import pages
+from app.read_api.cache import cache_key, cached_page
+from app.resources import Resources
+
+router = APIRouter(prefix="/v1/external", tags=["external data"])
+
+Limit = Query(default=pages.DEFAULT_LIMIT, ge=1, le=pages.MAX_LIMIT)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
+
+
+async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Response:
+    resources: Resources = request.app.state.resources
+    config = resources.flags.snapshot.configuration("external_read_cache")
+    settings = resources.settings
+    page = await cached_page(
+        resources.redis,
+        request.app.state.read_pages,
+        cache_key(settings.tenant_id, request.url.path, str(request.query_params)),
+        load,
+        ttl_seconds=None if config is None else float(config.get("ttl_seconds", 900)),
+        stale_seconds=settings.read_cache_stale_seconds,
+    )
+    headers = {"ETag": page.etag, "X-Cache": page.cache}
+    if _matches(request.headers.get("if-none-match"), page.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(page.body, media_type="application/json", headers=headers)
+
+
+@router.get("/series")
+async def list_series(
+    request: Request,
+    provider: str | None = Query(default=None, max_length=32),
+    frequency: str | None = Query(default=None, max_length=32),
+    q: str | None = Query(default=None, max_length=200, description="Text in title or id"),
+    limit: int = Limit,
+    cursor: str | None = Query(default=None, max_length=512),
+) -> Response:
+    sessionmaker = request.app.state.resources.sessionmaker
+    return await _respond(
+        request,
+        lambda: pages.series_body(
+            sessionmaker, provider=provider, frequency=frequency, text=q, limit=limit, cursor=cursor
+        ),
+    )
+
+
+@router.get("/series/{provider}/{series_id}/observations")
+async def observations(
+    request: Request,
+    provider: str,
+    series_id: str,
+    start: date | None = None,
+    end: date | None = None,
+    limit: int = Limit,
+    cursor: str | None = Query(default=None, max_length=512),
+) -> Response:
+    if start and end and start > end:
+        raise InvalidInput(
+            "start must not be after end", details=[{"field": "start", "message": "after end"}]
+        )
+    resources: Resources = request.app.state.resources
+    args = {
+        "tenant_id": resources.settings.tenant_id,
+        "provider": provider,
+        "series_id": series_id,
+        "start": start,
+        "end": end,
+    }
+    return await _respond(
+        request,
+        lambda: pages.observations_body(resources.sessionmaker, args, limit=limit, cursor=cursor),
+    )

@@ -1,0 +1,1 @@
+"""bench/flag_propagation: commit to last replica applied, three app processes."""

@@ -1,0 +1,160 @@
+"""The read API for downstream apps: catalog filters, cursor pages, ETags, the reader role, and
+the `external_read_cache` flag: HIT/MISS, and STALE copies while PostgreSQL is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+
+from app.auth.principal import Role
+from app.db.engine import libpq_url
+from app.main import create_app
+from app.settings import Settings
+from tests.support.apps import client_for, running_app
+from tests.support.auth import bearer
+from tests.support.tcp_proxy import TcpProxy, postgres_target
+
+FLAG = "/runtime-config/v1/features/external_read_cache"
+
+
+def _unseed(database_url: str, series: str) -> None:
+    """Other tests read the whole catalog: leave it as found."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.execute("DELETE FROM datasets WHERE series_id = %s", (series,))
+        conn.execute("DELETE FROM external_timeseries_obs WHERE series_id = %s", (series,))
+
+
+def _seed(database_url: str, tenant: str, rows: int) -> str:
+    """A catalog entry and `rows` daily observations of a fresh FRED series; its id."""
+    series = f"T{uuid.uuid4().hex[:8].upper()}"
+    first = date(2020, 1, 1)
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.execute(
+            "INSERT INTO providers (name, display_name, enabled, mode, base_url) "
+            "VALUES ('fred', 'FRED', true, 'live', '') "
+            "ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "INSERT INTO datasets (provider, series_id, title, frequency, enabled, attributes) "
+            "VALUES ('fred', %s, %s, 'Daily', true, '{}')",
+            (series, f"Test rate {series}"),
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO external_timeseries_obs (tenant_id, provider, series_id, obs_date, "
+                "period_label, value, raw_value, units, metadata) "
+                "VALUES (%s, 'fred', %s, %s, %s, %s, %s, 'Percent', '{}')",
+                [
+                    (tenant, series, first + timedelta(days=i), str(first + timedelta(days=i)),
+                     i / 10, str(i / 10))
+                    for i in range(rows)
+                ],
+            )  # fmt: skip
+    return series
+
+
+Seed = Callable[[str, int], str]
+
+
+@pytest.fixture
+def seed(database_url: str) -> Iterator[Seed]:
+    made: list[str] = []
+
+    def make(tenant: str, rows: int) -> str:
+        made.append(_seed(database_url, tenant, rows))
+        return made[-1]
+
+    yield make
+    for series in made:
+        _unseed(database_url, series)
+
+
+async def test_catalog_and_observation_pages_with_cursor_and_etag(
+    settings: Settings, seed: Seed
+) -> None:
+    series = seed(settings.tenant_id, 250)
+    reader = bearer(settings, Role.READER)
+    async with client_for(settings) as client:
+        assert (await client.get("/v1/external/series")).status_code == 401
+        assert (await client.post("/v1/external/series", headers=reader)).status_code in (403, 405)
+        catalog = await client.get(
+            f"/v1/external/series?provider=fred&frequency=daily&q={series.lower()}",
+            headers=reader,
+        )
+        assert catalog.status_code == 200, catalog.text
+        assert [s["series_id"] for s in catalog.json()["series"]] == [series]
+
+        url = f"/v1/external/series/fred/{series}/observations"
+        seen: list[str] = []
+        cursor = None
+        for _ in range(3):
+            page = await client.get(
+                url, params={"cursor": cursor} if cursor else {}, headers=reader
+            )
+            assert page.status_code == 200 and page.headers["x-cache"] == "MISS"
+            body = page.json()
+            seen += [o["date"] for o in body["observations"]]
+            cursor = body["next_cursor"]
+        assert len(seen) == 250 == len(set(seen)) and seen == sorted(seen) and cursor is None
+
+        window = await client.get(
+            url, params={"start": "2020-01-10", "end": "2020-01-19", "limit": 5}, headers=reader
+        )
+        assert window.json()["observations"][0]["date"] == "2020-01-10"
+        assert len(window.json()["observations"]) == 5 and window.json()["next_cursor"]
+
+        first = await client.get(url, headers=reader)
+        again = await client.get(url, headers=reader | {"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"]
+
+        too_many = await client.get(url, params={"limit": 1001}, headers=reader)
+        assert too_many.status_code == 422 and "limit" in too_many.text
+        bad_cursor = await client.get(url, params={"cursor": "nope"}, headers=reader)
+        assert bad_cursor.status_code == 422 and "cursor" in bad_cursor.json()["message"]
+        missing = await client.get("/v1/external/series/fred/NOPE/observations", headers=reader)
+        assert missing.status_code == 404
+
+
+async def test_cache_hits_and_serves_stale_when_postgres_is_unreachable(
+    settings: Settings, database_url: str, seed: Seed
+) -> None:
+    series = seed(settings.tenant_id, 120)
+    url = f"/v1/external/series/fred/{series}/observations"
+    reader = bearer(settings, Role.READER)
+    operator = bearer(settings, Role.OPERATOR)
+    proxy = await TcpProxy(*postgres_target(database_url)).start()
+    # This replica reaches PostgreSQL only through the proxy, which the test then closes.
+    cut_off = settings.model_copy(
+        update={"database_url": proxy.url_for(database_url), "replica_id": "pod-cut"}
+    )
+    app = create_app(cut_off)
+    try:
+        async with running_app(app) as client:
+            await client.post(
+                f"{FLAG}?wait=true",
+                json={"enabled": True, "configuration": {"ttl_seconds": 1}},
+                headers=operator,
+            )
+            miss = await client.get(url, headers=reader)
+            hit = await client.get(url, headers=reader)
+            assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
+            assert hit.content == miss.content and len(hit.json()["observations"]) == 100
+
+            await asyncio.sleep(1.1)  # past ttl_seconds: the next read must go to PostgreSQL
+            await proxy.close()
+            stale = await client.get(url, headers=reader)
+            assert stale.status_code == 200, stale.text
+            assert stale.headers["x-cache"] == "STALE" and stale.content == miss.content
+
+            never_cached = await client.get(f"{url}?limit=3", headers=reader)
+            assert never_cached.status_code == 503
+            assert "external_read_cache" in never_cached.json()["message"]
+    finally:
+        await proxy.close()
+        async with client_for(settings) as client:
+            await client.delete(FLAG, headers=operator)

@@ -1,0 +1,81 @@
+"""A TCP proxy in front of a real server, which a test closes to make that server unreachable
+for the app behind it: connections reset, new ones refused. A real failure, not a mock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+
+class TcpProxy:
+    """Listens on 127.0.0.1; forwards to (host, port) or, port None, to the Unix socket at
+    `host` (the embedded PostgreSQL of the suite)."""
+
+    def __init__(self, target_host: str, target_port: int | None) -> None:
+        self.target = (target_host, target_port)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def start(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            host, port = self.target
+            if port is None:
+                up_reader, up_writer = await asyncio.open_unix_connection(host)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    async def close(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    def url_for(self, url: str) -> str:
+        """`url` with its host and port replaced by the proxy's."""
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)
+        auth = f"{netloc[0]}@" if len(netloc) == 2 else ""
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in {"host", "port"}])
+        return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{self.port}", query=query))
+
+
+def postgres_target(url: str) -> tuple[str, int | None]:
+    """Where a PostgreSQL URL connects: (host, port), or (socket path, None)."""
+    parts = urlsplit(url)
+    socket_dir = dict(parse_qsl(parts.query)).get("host")
+    if socket_dir and socket_dir.startswith("/"):
+        port = parts.port or dict(parse_qsl(parts.query)).get("port")
+        if port:
+            return str(Path(socket_dir) / f".s.PGSQL.{port}"), None
+        sockets = sorted(Path(socket_dir).glob(".s.PGSQL.*[0-9]"))
+        return str(sockets[0]), None
+    return parts.hostname or "127.0.0.1", parts.port or 5432
