@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from app.embedded.tansu import TansuBroker
+from app.messaging.outbox_relay import DEFAULT_CHUNK
 from app.sandbox.server import SandboxServer
 from bench.api_overhead.dependencies import dependencies
 from bench.ingest_throughput.ours import (
@@ -106,9 +107,9 @@ def _report(
 @click.option(
     "--relay-chunk",
     type=click.IntRange(1, 100_000),
-    default=1000,
+    default=DEFAULT_CHUNK,
     show_default=True,
-    help="Outbox rows per relay pass (the service's default is 1000).",
+    help="Outbox rows per relay pass (default: the service's).",
 )
 @click.option("--partitions", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option(
