@@ -39,11 +39,13 @@ COPY_STAGING = (
 # samples at most 30,000 rows.
 ANALYZE_STAGING = f"ANALYZE {STAGING}"
 
-# Rows identical to the stored ones are filtered out before the upsert (anti-join), so an
-# unchanged row is neither locked nor rewritten; the ON CONFLICT WHERE still guards against a
-# concurrent writer. Only rows that are new, or whose value / raw_value / units / period_label
-# changed, come back from RETURNING; (xmax = 0) tells an insert from an update. The outbox
-# insert reads that set, so exactly the inserted or changed observations are published.
+# The ON CONFLICT ... WHERE IS DISTINCT FROM guard alone keeps an unchanged row from being
+# rewritten (it is only locked until commit). A NOT EXISTS anti-join before it also skipped
+# the lock, but the planner turned it into a scan of the tenant's whole history once the table
+# grew, so each batch got slower than the last. Only rows that are new, or whose value /
+# raw_value / units / period_label changed, come back from RETURNING; (xmax = 0) tells an
+# insert from an update. The outbox insert reads that set, so exactly the inserted or changed
+# observations are published.
 #
 # Message shape (schema_version 2): one outbox row per series per batch, carrying up to
 # OBSERVATIONS_PER_MESSAGE of its inserted or changed observations in date order (a batch
@@ -62,15 +64,6 @@ WITH up AS (
     SELECT %(tenant_id)s::text, %(provider)s::text, s.series_id, s.obs_date, s.period_label,
            s.value, s.raw_value, s.units, s.metadata, %(run_id)s::uuid, %(batch_id)s::uuid
     FROM pg_temp.aurum_ingest_staging AS s
-    WHERE NOT EXISTS (
-        SELECT FROM external_timeseries_obs AS x
-        WHERE x.tenant_id = %(tenant_id)s::text AND x.provider = %(provider)s::text
-          AND x.series_id = s.series_id AND x.obs_date = s.obs_date
-          AND x.value IS NOT DISTINCT FROM s.value
-          AND x.raw_value IS NOT DISTINCT FROM s.raw_value
-          AND x.units IS NOT DISTINCT FROM s.units
-          AND x.period_label = s.period_label
-    )
     ORDER BY s.series_id, s.obs_date
     ON CONFLICT (tenant_id, provider, series_id, obs_date) DO UPDATE SET
         period_label = EXCLUDED.period_label,
