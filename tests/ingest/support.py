@@ -51,7 +51,10 @@ async def counts(sessionmaker: async_sessionmaker[AsyncSession], provider: str) 
         ),
         "outbox": await scalar(
             sessionmaker,
-            "SELECT count(*) FROM kafka_outbox WHERE payload->>'provider' = :p",
+            # Observations published: a schema-2 message carries several, a DLQ message one.
+            "SELECT coalesce(sum(CASE WHEN payload ? 'observations' "
+            "THEN jsonb_array_length(payload->'observations') ELSE 1 END), 0) "
+            "FROM kafka_outbox WHERE payload->>'provider' = :p",
             p=provider,
         ),
         "dead": await scalar(

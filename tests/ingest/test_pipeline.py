@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.ingest import statements
 from app.ingest.checks import MalformedBatch
 from app.ingest.pipeline import ingest_batch
 from app.ingest.rows import BatchResult, CheckpointUpdate, RawObservation
@@ -36,10 +37,12 @@ async def _ingest(sessionmaker: SM, names: Names, batch: list[Any], **kwargs: An
     return result
 
 
-async def test_new_rows_land_with_one_outbox_message_each(sessionmaker: SM, names: Names) -> None:
-    result = await _ingest(sessionmaker, names, daily("DGS10", 5))
-    assert result == BatchResult(new=5, changed=0, unchanged=0, rejected=0)
-    assert await counts(sessionmaker, names.provider) == {"obs": 5, "outbox": 5, "dead": 0}
+async def test_new_rows_land_with_one_outbox_message_per_series(
+    sessionmaker: SM, names: Names
+) -> None:
+    result = await _ingest(sessionmaker, names, daily("DGS10", 5) + daily("DEXUSEU", 3))
+    assert result == BatchResult(new=8, changed=0, unchanged=0, rejected=0)
+    assert await counts(sessionmaker, names.provider) == {"obs": 8, "outbox": 8, "dead": 0}
 
     outbox = await rows(
         sessionmaker,
@@ -47,14 +50,36 @@ async def test_new_rows_land_with_one_outbox_message_each(sessionmaker: SM, name
         "WHERE payload->>'provider' = :p ORDER BY id",
         p=names.provider,
     )
-    topic, key, payload, headers, sent_at = outbox[0]
+    assert [row[1] for row in outbox] == ["DEXUSEU", "DGS10"]  # series order, one each
+    topic, key, payload, headers, sent_at = outbox[1]
     assert (topic, key, sent_at) == (names.topic, "DGS10", None)
-    assert payload["schema_version"] == 1
-    assert payload["change"] == "new"
-    assert payload["obs_date"] == "2020-01-01"
-    assert payload["value"] == 0.0
+    assert payload["schema_version"] == 2 and headers["schema_version"] == "2"
+    assert (payload["series_id"], payload["part"]) == ("DGS10", 0)
+    observations = payload["observations"]
+    assert [o["obs_date"] for o in observations] == [f"2020-01-0{d}" for d in range(1, 6)]
+    assert {o["change"] for o in observations} == {"new"}
+    assert observations[0]["value"] == 0.0 and observations[0]["units"] == "Percent"
     assert payload["event_id"] == headers["event_id"]
-    assert len({row[2]["event_id"] for row in outbox}) == 5
+    assert len({row[2]["event_id"] for row in outbox}) == 2
+
+
+async def test_a_big_series_batch_is_split_into_parts_in_date_order(
+    sessionmaker: SM, names: Names
+) -> None:
+    size = statements.OBSERVATIONS_PER_MESSAGE * 2 + 1
+    await _ingest(sessionmaker, names, daily("LONG", size))
+    payloads = [
+        row[0]
+        for row in await rows(
+            sessionmaker,
+            "SELECT payload FROM kafka_outbox WHERE payload->>'provider' = :p ORDER BY id",
+            p=names.provider,
+        )
+    ]
+    assert [p["part"] for p in payloads] == [0, 1, 2]
+    dates = [o["obs_date"] for p in payloads for o in p["observations"]]
+    assert len(dates) == size and dates == sorted(dates)
+    assert len({p["event_id"] for p in payloads}) == 3
 
 
 async def test_identical_rerun_changes_nothing_and_emits_nothing(
@@ -90,7 +115,7 @@ async def test_a_changed_value_is_one_changed_row_and_one_message(
         "SELECT payload FROM kafka_outbox WHERE payload->>'provider' = :p ORDER BY id DESC LIMIT 1",
         p=names.provider,
     )
-    assert (last["change"], last["value"]) == ("changed", 42.5)
+    assert [(o["change"], o["value"]) for o in last["observations"]] == [("changed", 42.5)]
 
 
 async def test_only_metadata_differing_is_not_a_change(sessionmaker: SM, names: Names) -> None:

@@ -51,7 +51,9 @@ def feed(kafka_bootstrap: str) -> Feed:
 
 @pytest.fixture
 def fill(sessionmaker: async_sessionmaker[AsyncSession], feed: Feed) -> Callable[..., Any]:
-    """Ingest `series` x `days` good rows and `bad` rejected rows; returns outbox rows made."""
+    """Ingest `series` x `days` good rows (new series each time) and `bad` rejected rows;
+    returns the outbox rows made: one message per series (days stays under
+    OBSERVATIONS_PER_MESSAGE) and one per rejected row."""
 
     async def run(series: int, days: int, bad: int = 0) -> int:
         rows = [r for i in range(series) for r in daily(f"S{i}", days)]
@@ -67,7 +69,7 @@ def fill(sessionmaker: async_sessionmaker[AsyncSession], feed: Feed) -> Callable
                 dlq_topic=feed.dlq_topic,
             )
             await session.commit()
-        return len(rows)
+        return series + bad
 
     return run
 

@@ -10,7 +10,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Double, Index
+from sqlalchemy import Column, Double
 from sqlmodel import Field, SQLModel
 
 from app.db.columns import created_at_column, jsonb_column, timestamp_column
@@ -20,7 +20,6 @@ OBSERVATIONS_TABLE = "external_timeseries_obs"
 
 class Observation(SQLModel, table=True):
     __tablename__ = OBSERVATIONS_TABLE
-    __table_args__ = (Index(None, "provider", "series_id", "obs_date"),)
 
     tenant_id: str = Field(primary_key=True, max_length=64)
     provider: str = Field(primary_key=True, max_length=32)
