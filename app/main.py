@@ -23,6 +23,7 @@ from app.ratelimit.keys import CallerResolver
 from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import RateLimitMiddleware
 from app.read_api.cache import LocalPages
+from app.read_api.fast_path import CachedPagesMiddleware
 from app.routers import (
     api_keys,
     audit,
@@ -96,6 +97,8 @@ def create_app(
     # (request id, security headers, RateLimit-* left by the limiter, metrics, access log).
     # Outermost first: request context → body limit → CORS → gzip → JSON bodies →
     # authentication → rate limiting → authorization → routes.
+    # Innermost: fresh cached read-API pages answered after auth, limits and authorization.
+    app.add_middleware(CachedPagesMiddleware)
     app.add_middleware(AuthorizationMiddleware, policies=policies)
     proxies = TrustedProxies(settings.trusted_proxy_cidrs)
     # The limiter holds no client yet: the lifespan opens and closes its storage.

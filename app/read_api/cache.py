@@ -72,6 +72,16 @@ def etag_of(body: bytes) -> str:
     return f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
 
 
+def matches_etag(if_none_match: str | None, etag: str) -> bool:
+    """`If-None-Match` against a weak ETag (weak comparison, as RFC 9110 asks for GET)."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
+
+
 def cache_key(tenant_id: str, path: str, query: str) -> str:
     digest = hashlib.blake2b(f"{path}?{query}".encode(), digest_size=16).hexdigest()
     return f"{KEY_PREFIX}:{tenant_id}:{digest}"

@@ -10,21 +10,12 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.errors import InvalidInput
 from app.read_api import pages
-from app.read_api.cache import cache_key, cached_page
+from app.read_api.cache import cache_key, cached_page, matches_etag
 from app.resources import Resources
 
 router = APIRouter(prefix="/v1/external", tags=["external data"])
 
 Limit = Query(default=pages.DEFAULT_LIMIT, ge=1, le=pages.MAX_LIMIT)
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    bare = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
 
 
 async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Response:
@@ -34,13 +25,18 @@ async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Re
     page = await cached_page(
         resources.redis,
         request.app.state.read_pages,
-        cache_key(settings.tenant_id, request.url.path, str(request.query_params)),
+        # The raw path and query: the same key CachedPagesMiddleware looks up before routing.
+        cache_key(
+            settings.tenant_id,
+            request.scope["path"],
+            request.scope["query_string"].decode("latin-1"),
+        ),
         load,
         ttl_seconds=None if config is None else float(config.get("ttl_seconds", 900)),
         stale_seconds=settings.read_cache_stale_seconds,
     )
     headers = {"ETag": page.etag, "X-Cache": page.cache}
-    if _matches(request.headers.get("if-none-match"), page.etag):
+    if matches_etag(request.headers.get("if-none-match"), page.etag):
         return Response(status_code=304, headers=headers)
     return Response(page.body, media_type="application/json", headers=headers)
 
