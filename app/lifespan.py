@@ -16,6 +16,7 @@ from app.auth.authenticator import Authenticator
 from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
+from app.health.dependencies import DependencyCache
 from app.jobs.scheduler import JobScheduler
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.runtime import start_providers
@@ -73,6 +74,8 @@ def build_lifespan(
             authenticator=authenticator,
             providers=providers,
         )
+        # Dependency checks for the health view, refreshed in the background while read.
+        app.state.health_dependencies = DependencyCache(app.state.resources)
         # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
         scheduler = JobScheduler(app.state.resources)
         app.state.resources.scheduler = scheduler
@@ -91,6 +94,7 @@ def build_lifespan(
             yield
         finally:
             await scheduler.stop()  # lets runs reach a batch boundary, then frees the lock
+            await app.state.health_dependencies.aclose()
             await authenticator.api_keys.drain()
             await providers.aclose()
             if rate_limiter is not None:

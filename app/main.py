@@ -26,6 +26,7 @@ from app.routers import (
     api_keys,
     audit,
     circuit_breakers,
+    external_health,
     external_limits,
     identity,
     jobs,
@@ -81,6 +82,10 @@ def create_app(
     protect(app, provider_config.router, ADMIN_ONLY)
     protect(app, jobs.router, ADMIN_AREA)
     protect(app, runs.router, ADMIN_AREA)
+    protect(app, external_health.router, ADMIN_AREA)
+    protect(app, external_health.sla_router, ADMIN_AREA)
+    protect(app, external_health.health_alias, ADMIN_AREA)
+    protect(app, external_health.sla_alias, ADMIN_AREA)
     # Middleware: the last added is the outermost. Request context wraps everything, so the
     # request id is set before metrics and routing, and is on every response. Outermost first:
     # request context → hardening (headers, body limit) → CORS → gzip → authentication → rate
