@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -102,7 +103,7 @@ async def test_a_quota_near_its_limit_degrades_the_provider(
 ) -> None:
     daily, _ = windows("worldbank")
     hourly = windows("worldbank")[1]
-    limits = {"daily_quota": 100, "hourly_quota": 100}
+    limits: dict[Any, Any] = {"daily_quota": 100, "hourly_quota": 100}
     await redis.hset("resilience:overrides:worldbank", mapping=limits)
     await redis.set(daily.key, 95)
     await redis.set(hourly.key, 1)
