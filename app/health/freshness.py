@@ -10,6 +10,7 @@ Two measures per dataset:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -78,8 +79,10 @@ def configured_frequencies(
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def ingest_target_seconds(schedule: str | None) -> float:
-    """24 h, or the schedule's interval plus an hour when it fires less often than daily."""
+    """24 h, or the schedule's interval plus an hour when it fires less often than daily.
+    Cached: parsing a crontab line costs more than the rest of a health request's Python."""
     if not schedule:
         return TARGET_SECONDS
     try:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from app.db.models import JobRun
-from app.db.repositories import health_reads, validation_reads
-from app.db.repositories import jobs as job_repo
+from app.db.repositories import health_reads
 from app.health import freshness, status_store
 from app.health.dependencies import DependencyCache
 from app.health.derive import Facts, Verdict, derive, overall
@@ -45,75 +46,138 @@ def run_view(run: JobRun | None) -> dict[str, Any] | None:
     }
 
 
+def json_run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    view = {key: run[key] for key in RUN_FIELDS}
+    view["id"] = str(run["id"])
+    for key in ("started_at", "finished_at"):
+        view[key] = _stamp(run[key])
+    return view
+
+
+RUN_FIELDS = ("id", "status", "trigger", "started_at", "finished_at", "duration_ms", "rows_new",
+              "rows_changed", "rows_rejected", "error_summary")  # fmt: skip
+
+
 def _validation_view(result: Any) -> tuple[dict[str, Any] | None, int]:
     """The latest result's summary and its count of failed error-severity expectations;
     none stored yet is `unknown`, never failing."""
     if result is None:
         return {"status": "unknown", "reason": "no validation results stored yet"}, 0
-    errors = sum(
-        1 for f in result.failed_expectations or [] if (f or {}).get("severity") == "error"
-    )
+    failed = result.get("failed_expectations") or []
+    errors = sum(1 for f in failed if isinstance(f, dict) and f.get("severity") == "error")
+    percent = result.get("success_percent")
     return {
-        "status": result.status,
-        "success": result.success,
-        "success_percent": result.success_percent,
-        "quality_score": None
-        if result.success_percent is None
-        else round(result.success_percent / 100, 4),
+        "status": result["status"],
+        "success": result.get("success"),
+        "success_percent": percent,
+        "quality_score": None if percent is None else round(percent / 100, 4),
         "failed_error_expectations": errors,
-        "failed_expectations": len(result.failed_expectations or []),
-        "finished_at": _iso(result.finished_at),
+        "failed_expectations": len(failed),
+        "finished_at": _stamp(result.get("finished_at")),
     }, errors
 
 
 async def _database_reads(resources: Resources, names: list[str]) -> dict[str, Any]:
-    jobs = [f"ingest.{p}" for p in names]
+    """One round-trip (health_reads.snapshot), reshaped by job, provider and series."""
     async with resources.sessionmaker() as session:
-        last = await health_reads.last_runs(session, jobs)
-        successes = await health_reads.last_successes(session, jobs)
-        pauses = await job_repo.pauses(session)
-        series = await health_reads.series_state(session, tenant_id=resources.settings.tenant_id)
-        validation = await validation_reads.latest_per_provider(session)
+        raw = await health_reads.snapshot(
+            session, jobs=[f"ingest.{p}" for p in names], tenant_id=resources.settings.tenant_id
+        )
     return {
-        "last": last,
-        "successes": successes,
-        "pauses": pauses,
-        "series": series,
-        "validation": validation,
+        "last": {run["job_id"]: run for run in raw["last"]},
+        "successes": {job: _parse(at) for job, at in raw["successes"].items()},
+        "pauses": {pause["job_id"]: pause for pause in raw["pauses"]},
+        "series": {
+            (row["provider"], row["series_id"]): [
+                date.fromisoformat(row["last_obs_date"]) if row["last_obs_date"] else None,
+                _parse(row["updated_at"]),
+                row["frequency"],
+            ]
+            for row in raw["series"]
+        },
+        "validation": {row["provider"]: row for row in raw["validation"]},
     }
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _stamp(value: str | None) -> str | None:
+    """A PostgreSQL JSON timestamp as the rest of the API writes it."""
+    return _iso(_parse(value))
 
 
 async def _redis_reads(resources: Resources, names: list[str]) -> dict[str, Any]:
-    async with resources.redis.pipeline(transaction=False) as pipe:
-        for p in names:
-            pipe.hgetall(call_log.calls_key(p))
-        for p in names:
-            pipe.get(status_store.status_key(p))
-        replies = await pipe.execute()
-    n = len(names)
-    return {
-        "calls": dict(zip(names, replies[:n], strict=True)),
-        "stored": dict(zip(names, replies[n:], strict=True)),
-    }
+    """One pipeline for every provider: its call log, stored status, breaker snapshot, quota
+    use and limiter state. A part that is degraded (counting in memory because Redis failed)
+    is read through its own method instead; if the pipeline fails, every part is."""
+    guards = resources.providers.guards
+    now = datetime.now(UTC)
+    queued: dict[tuple[str, str], int] = {}
+    try:
+        async with resources.redis.pipeline(transaction=False) as pipe:
+            for p in names:
+                pipe.hgetall(call_log.calls_key(p))
+                pipe.get(status_store.status_key(p))
+            index = 2 * len(names)
+            for p in names:
+                guard = guards[p]
+                for part, queue in (
+                    ("breaker", guard.breaker.queue_snapshot),
+                    ("limiter", guard.limiter.queue_state),
+                ):
+                    if await queue(pipe):
+                        queued[(p, part)], index = index, index + 1
+                if guard.quota.queue_usage(pipe, now):
+                    queued[(p, "quota")], index = index, index + 1
+            replies = await pipe.execute()
+    except (RedisError, OSError):
+        replies, queued = [None] * (2 * len(names)), {}
+    out: dict[str, Any] = {"calls": {}, "stored": {}, "guards": {}}
+    for i, p in enumerate(names):
+        out["calls"][p] = replies[2 * i]
+        out["stored"][p] = replies[2 * i + 1]
+        guard = guards[p]
+
+        def reply(part: str, provider: str = p) -> Any:
+            return replies[queued[(provider, part)]]
+
+        breaker = (
+            guard.breaker.snapshot_from(reply("breaker"))
+            if (p, "breaker") in queued
+            else await guard.breaker.snapshot()
+        )
+        quota = (
+            guard.quota.usage_from(reply("quota"), now)
+            if (p, "quota") in queued
+            else await guard.quota.usage(now=now)
+        )
+        limiter = (
+            guard.limiter.state_from(reply("limiter"))
+            if (p, "limiter") in queued
+            else await guard.limiter.state()
+        )
+        out["guards"][p] = {
+            "breaker": breaker,
+            "quota": quota,
+            "limiter": limiter,
+            "degraded": guard.degraded,
+        }
+    return out
 
 
-async def _guard_reads(resources: Resources, provider: str) -> dict[str, Any]:
-    guard = resources.providers.guards[provider]
-    breaker, quota, limiter = await asyncio.gather(
-        guard.breaker.snapshot(), guard.quota.usage(), guard.limiter.state()
-    )
-    return {"breaker": breaker, "quota": quota, "limiter": limiter, "degraded": guard.degraded}
-
-
-def _pause_view(pause: Any) -> dict[str, Any] | None:
+def _pause_view(pause: dict[str, Any] | None) -> dict[str, Any] | None:
     if pause is None:
         return None
     return {
-        "by": pause.paused_by,
-        "reason": pause.reason,
-        "since": _iso(pause.paused_at),
-        "until": _iso(pause.until),
-        "automatic": pause.automatic,
+        "by": pause["paused_by"],
+        "reason": pause["reason"],
+        "since": _stamp(pause["paused_at"]),
+        "until": _stamp(pause["until"]),
+        "automatic": pause["automatic"],
     }
 
 
@@ -134,7 +198,7 @@ def provider_view(
     section = resources.providers.config.providers[name]  # type: ignore[index]
     job = f"ingest.{name}"
     calls = call_log.parse_calls(calls_raw)
-    last_run: JobRun | None = db["last"].get(job)
+    last_run: dict[str, Any] | None = db["last"].get(job)
     last_success_run = db["successes"].get(job)
     target = freshness.ingest_target_seconds(section.schedule.get("ingest"))
     lag = (now - last_success_run).total_seconds() if last_success_run else None
@@ -154,7 +218,7 @@ def provider_view(
         breaker_state=guard["breaker"]["state"],
         quota_level=quota.level.value,
         paused=pause,
-        last_run_status=last_run.status if last_run else None,
+        last_run_status=last_run["status"] if last_run else None,
         ingestion_lag_seconds=lag,
         ingestion_target_seconds=target,
         stale_datasets=stale,
@@ -194,7 +258,7 @@ def provider_view(
             "projected_exhaustion": _iso(quota.projected_exhaustion),
         },
         "effective_requests_per_second": guard["limiter"].get("effective_requests_per_second"),
-        "last_run": run_view(last_run),
+        "last_run": json_run_view(last_run),
         "paused": pause,
         "quality": validation,
     }
@@ -208,16 +272,14 @@ async def health(
     config = resources.providers.config
     names: list[str] = [only] if only else sorted(config.providers)
     now = datetime.now(UTC)
-    db, rds, deps, *guards = await asyncio.gather(
-        _database_reads(resources, names),
-        _redis_reads(resources, names),
-        cache.get(),
-        *(_guard_reads(resources, p) for p in names),
+    db, rds, deps = await asyncio.gather(
+        _database_reads(resources, names), _redis_reads(resources, names), cache.get()
     )
     sandboxed = _sandboxed(resources)
     providers: dict[str, Any] = {}
     verdicts: dict[str, Verdict] = {}
-    for name, guard in zip(names, guards, strict=True):
+    for name in names:
+        guard = rds["guards"][name]
         view, verdict = provider_view(
             resources, name, db, rds["calls"][name], guard, sandboxed, now
         )
@@ -242,11 +304,10 @@ async def health(
 async def provider_verdict(resources: Resources, name: str) -> Verdict:
     """One provider's status, as the probe job refreshes it (no dependency checks)."""
     now = datetime.now(UTC)
-    db, rds, guard = await asyncio.gather(
-        _database_reads(resources, [name]),
-        _redis_reads(resources, [name]),
-        _guard_reads(resources, name),
+    db, rds = await asyncio.gather(
+        _database_reads(resources, [name]), _redis_reads(resources, [name])
     )
+    guard = rds["guards"][name]
     _, verdict = provider_view(
         resources, name, db, rds["calls"][name], guard, _sandboxed(resources), now
     )

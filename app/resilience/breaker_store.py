@@ -295,6 +295,14 @@ class RedisStore:
         raw = await self._script(keys=[self.key, self.events_key, self.window_key], args=args)
         return StepResult.from_json(json.loads(raw))
 
+    async def queue(self, pipe: Any, step: Step, config: BreakerConfig, probe_lease: float) -> None:
+        """The same script call as run(), queued on a pipeline; its reply is the JSON run()
+        parses."""
+        args = _script_args(step, config, probe_lease, self.replica)
+        await self._script(
+            keys=[self.key, self.events_key, self.window_key], args=args, client=pipe
+        )
+
     async def events(self, limit: int) -> list[dict[str, Any]]:
         return [json.loads(item) for item in await self.redis.lrange(self.events_key, 0, limit - 1)]
 

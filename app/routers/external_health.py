@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from app.db.repositories import health_reads
 from app.errors import NotFound
@@ -61,31 +62,39 @@ async def _sla(request: Request, window: Window) -> dict[str, Any]:
     return await sla_view.sla(_resources(request), window.value)
 
 
-@router.get("")
-async def external_health(request: Request) -> dict[str, Any]:
-    return await _overview(request)
+# The bodies are plain JSON types already: a JSONResponse skips FastAPI's jsonable_encoder
+# walk, which cost more than the whole health computation.
 
 
-@router.get("/{provider}")
-async def provider_health(request: Request, provider: str) -> dict[str, Any]:
-    return await _one(request, provider)
+@router.get("", response_class=JSONResponse)
+async def external_health(request: Request) -> JSONResponse:
+    return JSONResponse(await _overview(request))
 
 
-@sla_router.get("")
-async def external_sla(request: Request, window: Window = Query(default=Window.DAY)) -> Any:
-    return await _sla(request, window)
+@router.get("/{provider}", response_class=JSONResponse)
+async def provider_health(request: Request, provider: str) -> JSONResponse:
+    return JSONResponse(await _one(request, provider))
 
 
-@health_alias.get("")
-async def external_health_alias(request: Request) -> dict[str, Any]:
-    return await _overview(request)
+@sla_router.get("", response_class=JSONResponse)
+async def external_sla(
+    request: Request, window: Window = Query(default=Window.DAY)
+) -> JSONResponse:
+    return JSONResponse(await _sla(request, window))
 
 
-@health_alias.get("/{provider}")
-async def provider_health_alias(request: Request, provider: str) -> dict[str, Any]:
-    return await _one(request, provider)
+@health_alias.get("", response_class=JSONResponse)
+async def external_health_alias(request: Request) -> JSONResponse:
+    return JSONResponse(await _overview(request))
 
 
-@sla_alias.get("")
-async def external_sla_alias(request: Request, window: Window = Query(default=Window.DAY)) -> Any:
-    return await _sla(request, window)
+@health_alias.get("/{provider}", response_class=JSONResponse)
+async def provider_health_alias(request: Request, provider: str) -> JSONResponse:
+    return JSONResponse(await _one(request, provider))
+
+
+@sla_alias.get("", response_class=JSONResponse)
+async def external_sla_alias(
+    request: Request, window: Window = Query(default=Window.DAY)
+) -> JSONResponse:
+    return JSONResponse(await _sla(request, window))

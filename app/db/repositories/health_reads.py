@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -99,3 +99,46 @@ async def observation_dates(
     for series, day in (await session.execute(query)).all():
         out.setdefault(series, set()).add(day)
     return out
+
+
+# Everything the health overview reads from PostgreSQL, as one JSON document in one round-trip:
+# the ORM's per-row objects cost more CPU than the queries themselves at this size.
+_SNAPSHOT = text(
+    """
+    SELECT json_build_object(
+      'last', (SELECT coalesce(json_agg(r), '[]') FROM (
+          SELECT DISTINCT ON (job_id) id, job_id, status, trigger, started_at, finished_at,
+                 duration_ms, rows_new, rows_changed, rows_rejected, error_summary
+          FROM job_runs WHERE job_id = ANY(:jobs)
+          ORDER BY job_id, created_at DESC) r),
+      'successes', (SELECT coalesce(json_object_agg(job_id, at), '{}') FROM (
+          SELECT job_id, max(finished_at) AS at FROM job_runs
+          WHERE job_id = ANY(:jobs) AND status = 'succeeded' GROUP BY job_id) s
+          WHERE at IS NOT NULL),
+      'pauses', (SELECT coalesce(json_agg(p), '[]') FROM (
+          SELECT job_id, paused_by, reason, paused_at, until, automatic FROM job_pauses
+          WHERE job_id = ANY(:jobs)) p),
+      'series', (SELECT coalesce(json_agg(c), '[]') FROM (
+          SELECT coalesce(k.provider, d.provider) AS provider,
+                 coalesce(k.series_id, d.series_id) AS series_id,
+                 k.last_obs_date, k.updated_at, d.frequency
+          FROM (SELECT provider, series_id, last_obs_date, updated_at FROM ingest_checkpoints
+                WHERE tenant_id = :tenant) k
+          FULL OUTER JOIN datasets d
+            ON d.provider = k.provider AND d.series_id = k.series_id) c),
+      'validation', (SELECT coalesce(json_agg(v), '[]') FROM (
+          SELECT DISTINCT ON (provider) provider, status, success, success_percent,
+                 failed_expectations, finished_at
+          FROM validation_results WHERE status IN ('completed', 'errored')
+          ORDER BY provider, started_at DESC) v)
+    )
+    """
+)
+
+
+async def snapshot(session: AsyncSession, *, jobs: list[str], tenant_id: str) -> dict[str, Any]:
+    """{last: [run], successes: {job: iso}, pauses: [pause], series: [row], validation: [row]}
+    with timestamps as ISO strings, for app/health/service.py."""
+    row = (await session.execute(_SNAPSHOT, {"jobs": jobs, "tenant": tenant_id})).scalar_one()
+    result: dict[str, Any] = row
+    return result

@@ -1,29 +1,16 @@
-"""Reads of stored validation results for health and SLA (the validation feature owns the
-writes; this module only reads `validation_results`)."""
+"""Reads of stored validation results for the SLA (the validation feature owns the writes;
+this module only reads `validation_results`; the health view's latest result per provider is
+part of app/db/repositories/health_reads.snapshot)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.db.models.quality import ValidationResult
-
-FINISHED = ("completed", "errored")
-
-
-async def latest_per_provider(session: AsyncSession) -> dict[str, ValidationResult]:
-    """The newest finished result of each provider."""
-    query = (
-        select(ValidationResult)
-        .where(col(ValidationResult.status).in_(FINISHED))
-        .ext(distinct_on(col(ValidationResult.provider)))
-        .order_by(col(ValidationResult.provider), col(ValidationResult.started_at).desc())
-    )
-    return {r.provider: r for r in (await session.execute(query)).scalars()}
 
 
 async def pass_counts(session: AsyncSession, *, since: datetime) -> dict[str, tuple[int, int]]:
