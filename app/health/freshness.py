@@ -22,14 +22,15 @@ TARGET_SECONDS = 24 * 3600
 # Days an observation may lag today before the series counts as stale: one period plus the
 # provider's usual publication delay (FRED/EIA daily data land a business day late and skip
 # weekends; GDP's advance estimate comes ~4 weeks after its quarter; World Bank annual data
-# 1-2 years after the year).
+# up to 2 years after the year). Observation dates are period starts, so each allowance is
+# the period's length plus that delay.
 ALLOWANCE_DAYS = {
     "daily": 5,
     "business_daily": 5,
-    "weekly": 14,
-    "monthly": 75,
+    "weekly": 21,
+    "monthly": 80,
     "quarterly": 215,
-    "annual": 800,
+    "annual": 1100,
 }
 # Days between the end of a period and when its value is normally published; completeness
 # only expects periods older than this.
@@ -94,7 +95,8 @@ def ingest_target_seconds(schedule: str | None) -> float:
     second = first and trigger.get_next_fire_time(first, first + timedelta(microseconds=1))
     if first is None or second is None:
         return TARGET_SECONDS
-    return max(TARGET_SECONDS, (second - first).total_seconds() + 3600)
+    interval = (second - first).total_seconds()
+    return TARGET_SECONDS if interval <= TARGET_SECONDS else interval + 3600
 
 
 @dataclass(frozen=True)

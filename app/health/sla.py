@@ -22,6 +22,8 @@ from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from app.db.models import JobRun, RunStatus
 from app.db.repositories import health_reads, validation_reads
 from app.health import freshness
@@ -109,7 +111,10 @@ async def _provider(
             start=start.date() - timedelta(days=1), end=now.date(),
         )  # fmt: skip
     guard = resources.providers.guards[name]
-    ok, failed = await _hours(resources, name, hours, now)
+    try:
+        ok, failed = await _hours(resources, name, hours, now)
+    except (RedisError, OSError):  # unknown while Redis is unreachable, not failing
+        ok = failed = 0
     cost = await guard.cost.report(now=now)
     first_seen = min((r.created_at or now for r in runs), default=None)
     successes = [r for r in runs if r.status == RunStatus.SUCCEEDED and r.finished_at]
