@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from app.auth.principal import Role
 from app.resilience import call_log
+from app.resilience.quota_windows import windows
 from app.sandbox.server import SandboxServer
 from app.settings import ProviderMode, Settings
 from tests.support.apps import client_for
@@ -138,6 +139,11 @@ async def test_a_fault_takes_fred_degraded_then_down_and_its_sla_misses_freshnes
         await control.aclose()
         async with client_for(settings) as client:
             await client.post(f"{API}/circuit-breakers/fred/reset", headers=operator)
+        # Leave FRED as the suite found it: no rows, checkpoints or quota use of ours.
+        mine = "SELECT id FROM job_runs WHERE job_id = 'ingest.fred'"
+        sql(database_url, f"DELETE FROM external_timeseries_obs WHERE run_id IN ({mine})")
+        sql(database_url, f"DELETE FROM ingest_checkpoints WHERE run_id IN ({mine})")
         sql(database_url, "DELETE FROM job_runs WHERE job_id = 'ingest.fred'")
         await redis.delete(call_log.calls_key("fred"), "external:provider_status:fred")
+        await redis.delete(*(window.key for window in windows("fred")))
         await redis.aclose()
