@@ -1,10 +1,9 @@
 """The health view: everything from state the service already keeps, never a provider call.
 
-One request does, concurrently: one Redis pipeline (last calls and stored statuses of every
-provider), per provider the breaker snapshot, quota usage and limiter state (one Redis
-round-trip each), and one database session with four small queries (last ingest runs, last
-successes, pauses, series checkpoints) plus the latest validation results; dependencies come
-from the per-replica cache (app/health/dependencies.py).
+Two round-trips, concurrently: one SQL statement returning the PostgreSQL side as JSON
+(health_reads.snapshot) and one Redis pipeline for every provider's call log, stored status,
+breaker, quota and limiter state; dependencies come from the per-replica cache
+(app/health/dependencies.py).
 """
 
 from __future__ import annotations
