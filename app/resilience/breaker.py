@@ -22,7 +22,6 @@ Redis is down.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -187,20 +186,13 @@ class CircuitBreaker:
         return self._snapshot(await self._run("read"))
 
     async def queue_snapshot(self, pipe: Any) -> bool:
-        """Queue the snapshot's script on a Redis pipeline (the health view reads every
-        provider in one round-trip); False while degraded: call snapshot() instead."""
-        if self._local is not None:
-            return False
-        now = self._clock()
-        step = Step(op="read", now=now, now_iso=iso(now) or "", actor="system", reason=None,
-                    ttl=None, permit_gen=None, permit_probe=False)  # fmt: skip
-        await self._shared.queue(pipe, step, self.config, self._probe_lease)
-        return True
+        """Queue snapshot()'s script on a pipeline; False while degraded (call snapshot())."""
+        if self._local is None:
+            await self._shared.queue_read(pipe, self._clock(), self.config, self._probe_lease)
+        return self._local is None
 
     def snapshot_from(self, raw: Any) -> dict[str, Any]:
-        """The snapshot from the queued script's reply."""
-        result = StepResult.from_json(json.loads(raw))
-        self._last_record = result.record
+        self._last_record = (result := RedisStore.parse(raw)).record
         return self._snapshot(self._observe(result))
 
     async def events(self, limit: int = 20) -> list[dict[str, Any]]:
