@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api
+.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-health
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -42,6 +42,9 @@ bench-limiter-accuracy: $(STAMP)
 
 bench-request-cost: $(STAMP)
 	$(BIN)/python -m bench.request_cost $(BENCH_ARGS)
+
+bench-health: $(STAMP)
+	$(BIN)/python -m bench.health_latency $(BENCH_ARGS)
 
 bench-ingest-throughput: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'

@@ -16,6 +16,7 @@ from app.auth.authenticator import Authenticator
 from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
+from app.health.dependencies import DependencyCache
 from app.jobs.scheduler import JobScheduler
 from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
@@ -77,6 +78,8 @@ def build_lifespan(
             quality=load_suites(settings.expectations_dir, list(providers.config.providers)),
             flags=await start_flags(settings, redis, sessionmaker, rate_limiter, providers),
         )
+        # Dependency checks for the health view, refreshed in the background while read.
+        app.state.health_dependencies = DependencyCache(app.state.resources)
         # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
         scheduler = JobScheduler(app.state.resources)
         app.state.resources.scheduler = scheduler
@@ -96,6 +99,7 @@ def build_lifespan(
         finally:
             await scheduler.stop()  # lets runs reach a batch boundary, then frees the lock
             await stop_flags(app.state.resources.flags)
+            await app.state.health_dependencies.aclose()
             await authenticator.api_keys.drain()
             await providers.aclose()
             if rate_limiter is not None:

@@ -29,6 +29,7 @@ from app.routers import (
     audit,
     circuit_breakers,
     external_data,
+    external_health,
     external_limits,
     identity,
     jobs,
@@ -92,6 +93,10 @@ def create_app(
     protect(app, jobs.router, ADMIN_AREA)
     protect(app, runs.router, ADMIN_AREA)
     protect(app, validation.router, ADMIN_AREA)
+    protect(app, external_health.router, ADMIN_AREA)
+    protect(app, external_health.sla_router, ADMIN_AREA)
+    protect(app, external_health.health_alias, ADMIN_AREA)
+    protect(app, external_health.sla_alias, ADMIN_AREA)
     # Middleware: the last added is the outermost. Request context wraps everything: it sets
     # the request id before anything logs, and it is the one layer that touches responses
     # (request id, security headers, RateLimit-* left by the limiter, metrics, access log).

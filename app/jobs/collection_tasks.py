@@ -8,6 +8,8 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 
+from app.health import status_store
+from app.health.service import provider_verdict
 from app.jobs.collect import (
     CollectionSummary,
     collect_provider,
@@ -16,6 +18,7 @@ from app.jobs.collect import (
     live_base_url,
 )
 from app.jobs.context import RunContext, RunCounters
+from app.monitoring.metrics import EXTERNAL_DATA_LAST_SUCCESS
 from app.providers.base import Batch, CollectContext
 from app.providers.registry import collector_for
 from app.resilience.client import GuardedClient
@@ -65,6 +68,7 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
         share = resources.settings.backfill_rate_share
         client = PacedClient(client, section.rate_limit.requests_per_second * share)
     progress = ctx.counters.progress
+    marked: set[str] = set()
     for series_id in request.datasets:
         progress.setdefault(series_id, {"status": "pending", "rows": 0})
 
@@ -79,6 +83,11 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
 
     def on_batch(summary: CollectionSummary) -> None:
         _copy(summary, ctx.counters)
+        # The batch committed: its finished series are fresh as of now.
+        for series_id, entry in progress.items():
+            if entry.get("status") == "done" and series_id not in marked:
+                marked.add(series_id)
+                EXTERNAL_DATA_LAST_SUCCESS.labels(provider, series_id).set_to_current_time()
         ctx.checkpoint()  # stop here, after the batch committed, if asked to
 
     summary = await collect_provider(
@@ -92,9 +101,11 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
         on_rows=on_rows,
     )
     _copy(summary, ctx.counters)
-    for entry in progress.values():
+    for series_id, entry in progress.items():
         if entry.get("status") in {"pending", "running"}:
             entry["status"] = "done"  # unchanged series cost no fetch: nothing left to do
+        if series_id not in marked:  # checked and current: as fresh as a new row
+            EXTERNAL_DATA_LAST_SUCCESS.labels(provider, series_id).set_to_current_time()
     progress["_mode"] = "mirror" if base_url != target.base_url else target.mode
     if (ctx.counters.rows_new or ctx.counters.rows_changed) and ctx.stop_reason is None:
         await _validate(ctx, provider)
@@ -147,6 +158,9 @@ async def probe(ctx: RunContext) -> RunCounters:
         await collector.probe(probe_ctx)
     except (ProviderCallError, ValueError) as exc:
         log.info("probe of %s failed: %s", provider, exc)
+    # Keep external:provider_status:<provider> current without anyone reading health.
+    verdict = await provider_verdict(ctx.resources, provider)
+    await status_store.write(ctx.resources.redis, provider, verdict)
     return ctx.counters
 
 

@@ -299,3 +299,11 @@ READ_CACHE_RESULTS = Counter(
     "Read API responses by cache outcome.",
     ["result"],  # HIT | MISS | STALE
 )
+
+# Health and SLA (app/health). `dataset` is a configured series id: bounded by the provider file.
+EXTERNAL_DATA_LAST_SUCCESS = Gauge(
+    f"{PREFIX}_external_data_last_success_timestamp",
+    "When each dataset last finished a successful ingest (Unix time): a committed batch that "
+    "completed it, or a run that found it current. Staleness = time() - this.",
+    ["provider", "dataset"],
+)

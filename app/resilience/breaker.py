@@ -185,6 +185,16 @@ class CircuitBreaker:
         """The state as operators read it (applies expired TTLs and OPEN→HALF_OPEN first)."""
         return self._snapshot(await self._run("read"))
 
+    async def queue_snapshot(self, pipe: Any) -> bool:
+        """Queue snapshot()'s script on a pipeline; False while degraded (call snapshot())."""
+        if self._local is None:
+            await self._shared.queue_read(pipe, self._clock(), self.config, self._probe_lease)
+        return self._local is None
+
+    def snapshot_from(self, raw: Any) -> dict[str, Any]:
+        self._last_record = (result := RedisStore.parse(raw)).record
+        return self._snapshot(self._observe(result))
+
     async def events(self, limit: int = 20) -> list[dict[str, Any]]:
         """Transitions, newest first: {time, from, to, reason, actor, replica}."""
         limit = max(1, min(limit, MAX_EVENTS))

@@ -24,6 +24,7 @@ import json
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from redis.asyncio import Redis
@@ -293,6 +294,23 @@ class RedisStore:
     async def run(self, step: Step, config: BreakerConfig, probe_lease: float) -> StepResult:
         args = _script_args(step, config, probe_lease, self.replica)
         raw = await self._script(keys=[self.key, self.events_key, self.window_key], args=args)
+        return StepResult.from_json(json.loads(raw))
+
+    async def queue_read(
+        self, pipe: Any, now: float, config: BreakerConfig, probe_lease: float
+    ) -> None:
+        """run()'s "read" queued on a pipeline (the health view's one round-trip); parse the
+        reply with parse()."""
+        stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        step = Step(op="read", now=now, now_iso=stamp.replace("+00:00", "Z"), actor="system",
+                    reason=None, ttl=None, permit_gen=None, permit_probe=False)  # fmt: skip
+        args = _script_args(step, config, probe_lease, self.replica)
+        await self._script(
+            keys=[self.key, self.events_key, self.window_key], args=args, client=pipe
+        )
+
+    @staticmethod
+    def parse(raw: Any) -> StepResult:
         return StepResult.from_json(json.loads(raw))
 
     async def events(self, limit: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from app.monitoring.metrics import EXTERNAL_REQUEST_DURATION, EXTERNAL_REQUESTS
+from app.resilience import call_log
 from app.resilience.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable
 from app.resilience.guards import ProviderGuard, ProviderGuards
 from app.resilience.retry import Outcome, count_retry, judge, parse_retry_after
@@ -100,6 +101,14 @@ class GuardedClient:
                 body_throttled=verdict.throttled,
             )
             _observe(provider, outcome, time.perf_counter() - started)
+            # Last attempt, success and error for the health view; hourly counts for the SLA.
+            await call_log.record_outcome(
+                guard.redis,
+                provider,
+                success=outcome is Outcome.SUCCESS,
+                error=None if outcome is Outcome.SUCCESS else _describe(response, error, verdict),
+                http_status=status,
+            )
             if outcome is Outcome.SUCCESS:
                 await guard.breaker.record_success(permit)
                 await guard.limiter.on_success()

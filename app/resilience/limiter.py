@@ -346,6 +346,23 @@ class OutboundRateLimiter:
             "degraded_reason": self._guard.reason,
         }
 
+    async def queue_state(self, pipe: Any) -> bool:
+        """Queue state()'s script on a pipeline; False while degraded: call state() instead."""
+        if self.degraded:
+            return False
+        keys = [self.bucket_key, self.adaptive_key, self.override_key]
+        await self._state(keys=keys, client=pipe)
+        return True
+
+    def state_from(self, reply: Any) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "credential": self.credential,
+            **self._shared_view(*reply),
+            "degraded": self.degraded,
+            "degraded_reason": self._guard.reason,
+        }
+
     def _shared_view(
         self, now_us: Any, tat: Any, adaptive: list[Any], override: list[Any]
     ) -> dict[str, Any]:

@@ -195,6 +195,20 @@ class ProviderQuota:
                 return self._usage(now, d_used, h_used)
         return self._usage(now, *self._local_used(daily, hourly))
 
+    def queue_usage(self, pipe: Any, now: datetime) -> bool:
+        """Queue usage()'s MGET on a pipeline; False while degraded: call usage() instead."""
+        if self.degraded:
+            return False
+        daily, hourly = windows(self.provider, now)
+        pipe.mget(daily.key, hourly.key)
+        return True
+
+    def usage_from(self, reply: Any, now: datetime) -> QuotaUsage:
+        daily, hourly = windows(self.provider, now)
+        d_used, h_used = int(reply[0] or 0), int(reply[1] or 0)
+        self._seen = {daily.key: d_used, hourly.key: h_used}
+        return self._usage(now, d_used, h_used)
+
     async def reset(self, *, now: datetime | None = None) -> None:
         """Delete the current windows' counters (the admin API's DELETE .../quotas/{provider}).
         Raises ServiceUnavailable (503) when Redis is unreachable; this replica's own counts
