@@ -69,8 +69,8 @@ async def test_a_fault_takes_fred_degraded_then_down_and_its_sla_misses_freshnes
         update={
             "scheduler_enabled": True,
             "scheduler_sync_seconds": 0.2,
-            "job_auto_pause_failures": 100,
-            "scheduler_misfire_grace_seconds": 60,  # the breaker, not auto-pause, takes it down here
+            "job_auto_pause_failures": 100,  # the breaker, not auto-pause, takes it down here
+            "scheduler_misfire_grace_seconds": 60,
             "provider_mode": ProviderMode.LIVE,
             "fred_api_key": SecretStr("a" * 32),
             "provider_config_path": provider_file(tmp_path, _fred_on_sandbox(sandbox)),
