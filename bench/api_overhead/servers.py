@@ -168,6 +168,10 @@ def real_server(
             "AURUM_MIGRATE_ON_START": "false",
             "AURUM_JWT_SECRET": secrets.token_urlsafe(36),  # 48 characters
             "AURUM_DATA_DIR": str(workdir / "data"),
+            # No collection at start: that is `make run`'s sandbox demo (it would collect and
+            # validate all four providers inside the measured window). Live replicas collect on
+            # their schedules; the scheduler, leader election and relay still run.
+            "AURUM_SANDBOX_COLLECT_INTERVAL_SECONDS": "0",
             **rate_limit_env(),
             **(overrides or {}),
         }
