@@ -231,7 +231,7 @@ def provider_view(
     breaker = guard["breaker"]
     view = {
         "enabled": section.enabled,
-        "mode": "sandbox" if name in sandboxed else "live",
+        "mode": _mode(resources, name, section, sandboxed),
         "mirror_url_configured": section.mirror_url is not None,
         "status": verdict.status,
         "reason": verdict.reason,
@@ -311,3 +311,12 @@ async def provider_verdict(resources: Resources, name: str) -> Verdict:
         resources, name, db, rds["calls"][name], guard, _sandboxed(resources), now
     )
     return verdict
+
+
+def _mode(resources: Resources, name: str, section: Any, sandboxed: set[str]) -> str:
+    """Where its collections go: the sandbox, its mirror (the provider_fallback flag, with a
+    mirror_url configured), or its live API."""
+    if name in sandboxed:
+        return "sandbox"
+    fallback = resources.flags.snapshot.for_provider("provider_fallback", name, False)
+    return "mirror" if fallback and section.mirror_url else "live"
