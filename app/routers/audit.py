@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from app.audit.service import decode_cursor, encode_cursor
 from app.db.repositories.audit import AuditFilter, page
 from app.db.session import SessionDep
-from app.errors import InvalidInput
+from app.http.windows import check_window
 
 router = APIRouter(prefix="/v1/admin/audit", tags=["audit"])
 
@@ -46,11 +46,7 @@ async def list_audit(
     limit: int = Query(default=100, ge=1, le=1000),
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
 ) -> dict[str, Any]:
-    if since and until and since >= until:
-        raise InvalidInput(
-            "'since' must be before 'until'",
-            details=[{"field": "since", "message": "must be before until"}],
-        )
+    check_window(since, until)
     filters = AuditFilter(
         principal=principal, target=target, action=action, since=since, until=until
     )

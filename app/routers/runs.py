@@ -17,6 +17,7 @@ from app.db.models import RunStatus
 from app.db.repositories import runs as run_repo
 from app.db.session import SessionDep
 from app.errors import InvalidInput
+from app.http.windows import check_window
 from app.jobs import backfill, control
 from app.routers.jobs import scheduler_of
 
@@ -61,11 +62,7 @@ async def list_runs(
     limit: int = Query(default=100, ge=1, le=1000),
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
 ) -> dict[str, Any]:
-    if since and until and since >= until:
-        raise InvalidInput(
-            "'since' must be before 'until'",
-            details=[{"field": "since", "message": "must be before until"}],
-        )
+    check_window(since, until)
     filters = run_repo.RunFilter(
         job_id=job, provider=provider, status=status_.value if status_ else None,
         trigger=trigger, since=since, until=until,

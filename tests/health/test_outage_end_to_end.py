@@ -5,7 +5,6 @@ runbook's Redis key follow."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from app.sandbox.server import SandboxServer
 from app.settings import ProviderMode, Settings
 from tests.support.apps import client_for
 from tests.support.auth import bearer
-from tests.support.scheduling import provider_file, sql
+from tests.support.scheduling import finished_run, provider_file, sql
 
 API = "/v1/admin/external"
 
@@ -45,13 +44,7 @@ def _fred_on_sandbox(sandbox: SandboxServer) -> Any:
 async def _run(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
     queued = await client.post(f"{API}/jobs/ingest.fred/trigger", headers=headers)
     assert queued.status_code == 202, queued.text
-    run_id = queued.json()["run"]["id"]
-    for _ in range(300):
-        run = (await client.get(f"{API}/runs/{run_id}", headers=headers)).json()
-        if run["status"] not in {"queued", "running"}:
-            return dict(run)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} did not finish")
+    return await finished_run(client, queued.json()["run"]["id"], headers)
 
 
 async def test_a_fault_takes_fred_degraded_then_down_and_its_sla_misses_freshness(

@@ -3,7 +3,6 @@ and run (throttled) with progress per dataset."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from app.auth.principal import Role
 from app.settings import Settings
 from tests.support.apps import client_for
 from tests.support.auth import bearer
-from tests.support.scheduling import provider_file, sql
+from tests.support.scheduling import finished_run, provider_file, sql
 
 URL = "/v1/admin/external/backfill"
 RUNBOOK = {
@@ -100,13 +99,7 @@ async def test_the_runbook_backfill_runs_with_progress_per_dataset(
         [run] = response.json()["runs"]
         assert run["trigger"] == "backfill" and run["job_id"] == "ingest.fred"
         assert run["progress"] == {"DEXUSEU": {"status": "pending", "rows": 0}}
-        for _ in range(300):
-            run = (
-                await client.get(f"/v1/admin/external/runs/{run['id']}", headers=operator)
-            ).json()
-            if run["status"] not in {"queued", "running"}:
-                break
-            await asyncio.sleep(0.1)
+        run = await finished_run(client, run["id"], operator)
     assert run["status"] == "succeeded", run
     assert run["progress"]["DEXUSEU"]["status"] == "done"
     assert run["parameters"]["start"] == "2024-09-23"

@@ -3,7 +3,6 @@ restart; triggered runs appear in /runs with their counters; cancel; bad input."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.support.apps import client_for, running_app
 from tests.support.auth import bearer
-from tests.support.scheduling import leader, provider_file, sql, wait_for
+from tests.support.scheduling import finished_run, leader, provider_file, sql, wait_for
 
 JOBS = "/v1/admin/external/jobs"
 RUNS = "/v1/admin/external/runs"
@@ -108,12 +107,7 @@ async def test_a_triggered_run_appears_in_runs_with_its_counters(
         run_id = response.json()["run"]["id"]
         assert response.json()["run"]["status"] == "queued"
 
-        run: dict = {}
-        for _ in range(300):
-            run = (await client.get(f"{RUNS}/{run_id}", headers=operator)).json()
-            if run["status"] not in {"queued", "running"}:
-                break
-            await asyncio.sleep(0.1)
+        run = await finished_run(client, run_id, operator)
         assert run["status"] == "succeeded", run
         assert run["trigger"] == "manual"
         assert run["replica_id"] == "solo"

@@ -3,7 +3,6 @@ runs marked failed, and a graceful shutdown that stops runs and frees leadership
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from app.jobs.leader import lock_id
 from app.settings import ProviderMode, Settings
 from tests.support.apps import client_for
 from tests.support.auth import bearer
-from tests.support.scheduling import provider_file, sql, wait_for
+from tests.support.scheduling import finished_run, provider_file, sql, wait_for
 
 JOBS = "/v1/admin/external/jobs"
 RUNS = "/v1/admin/external/runs"
@@ -24,16 +23,6 @@ def _unreachable_fred(data: dict[str, Any]) -> None:
     fred = data["providers"]["fred"]
     fred["base_url"] = "http://127.0.0.1:9/fred/"  # discard port: connection refused
     fred["retry"] = {"attempts": 1, "base_delay_seconds": 0, "timeout_seconds": 2}
-
-
-async def _wait_finished(client: Any, run_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    run: dict[str, Any] = {}
-    for _ in range(300):
-        run = (await client.get(f"{RUNS}/{run_id}", headers=headers)).json()
-        if run["status"] not in {"queued", "running"}:
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} did not finish: {run}")
 
 
 async def test_a_job_failing_n_times_in_a_row_pauses_itself(
@@ -56,7 +45,7 @@ async def test_a_job_failing_n_times_in_a_row_pauses_itself(
         for _ in range(2):
             queued = await client.post(f"{JOBS}/ingest.fred/trigger", headers=operator)
             assert queued.status_code == 202, queued.text
-            run = await _wait_finished(client, queued.json()["run"]["id"], operator)
+            run = await finished_run(client, queued.json()["run"]["id"], operator)
             assert run["status"] == "failed"
             assert run["error_summary"]
         job = (await client.get(f"{JOBS}/ingest.fred", headers=operator)).json()
@@ -91,7 +80,7 @@ async def test_a_run_whose_heartbeat_stopped_is_marked_failed(
     operator = bearer(local, Role.OPERATOR)
     async with client_for(local) as client:
         queued = await client.post(f"{JOBS}/monitor.staleness/trigger", headers=operator)
-        monitor = await _wait_finished(client, queued.json()["run"]["id"], operator)
+        monitor = await finished_run(client, queued.json()["run"]["id"], operator)
         assert monitor["status"] == "succeeded", monitor
         # This run, or the scheduled one that a new leader catches up, abandoned it.
         abandoned = sql(

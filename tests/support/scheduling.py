@@ -57,3 +57,14 @@ async def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> An
             return value
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def finished_run(client: Any, run_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Poll `GET /runs/{id}` until the run leaves queued/running (30 s at most)."""
+    run: dict[str, Any] = {}
+    for _ in range(300):
+        run = (await client.get(f"/v1/admin/external/runs/{run_id}", headers=headers)).json()
+        if run["status"] not in {"queued", "running"}:
+            return run
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not finish: {run}")
