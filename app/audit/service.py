@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.db.models import AuditLog
 from app.db.repositories import audit as audit_repo
-from app.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -47,21 +44,3 @@ async def record(
         request_id=context.request_id,
     )
     return await audit_repo.append(session, entry)
-
-
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"a:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, value = raw.split(":", 1)
-        if kind != "a":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "cursor is not one this API returned; pass next_cursor from the previous page",
-            details=[{"field": "cursor", "message": "invalid cursor"}],
-        ) from exc

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InvalidInput
-from app.providers.config import ProvidersConfig
+from app.providers.config import ProvidersConfig, ProviderSection
 from app.providers.estimates import estimate_requests
 from app.resilience.guards import ProviderGuards
 
@@ -48,6 +48,19 @@ def _invalid(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
+def check_datasets(
+    provider: str, section: ProviderSection, datasets: list[str], *, field: str
+) -> None:
+    """A 422 naming `field[j]` for the first dataset the provider file does not configure."""
+    configured = section.series_ids
+    for j, dataset in enumerate(datasets):
+        if dataset not in configured:
+            raise _invalid(
+                f"{field}[{j}]",
+                f"unknown dataset {dataset!r} for {provider}; configured: {', '.join(configured)}",
+            )
+
+
 def validate(body: BackfillRequest, config: ProvidersConfig, max_days: int) -> dict[str, list[str]]:
     """{provider: datasets} or a 422 naming the first field at fault."""
     if body.start > body.end:
@@ -69,15 +82,8 @@ def validate(body: BackfillRequest, config: ProvidersConfig, max_days: int) -> d
             raise _invalid(f"providers[{i}].name", f"{item.name} is disabled in the provider file")
         if item.name in chosen:
             raise _invalid(f"providers[{i}].name", f"{item.name} is listed twice")
-        configured = [str(d.get("series_id")) for d in section.datasets]
-        for j, dataset in enumerate(item.datasets or []):
-            if dataset not in configured:
-                raise _invalid(
-                    f"providers[{i}].datasets[{j}]",
-                    f"unknown dataset {dataset!r} for {item.name}; "
-                    f"configured: {', '.join(configured)}",
-                )
-        chosen[item.name] = list(dict.fromkeys(item.datasets or configured))
+        check_datasets(item.name, section, item.datasets or [], field=f"providers[{i}].datasets")
+        chosen[item.name] = list(dict.fromkeys(item.datasets or section.series_ids))
     return chosen
 
 
@@ -93,7 +99,11 @@ async def estimate(
     out: dict[str, dict[str, Any]] = {}
     for provider, datasets in chosen.items():
         section = config.providers[provider]  # type: ignore[index]
-        specs = [d for d in section.datasets if str(d.get("series_id")) in datasets]
+        specs = [
+            d
+            for d, sid in zip(section.datasets, section.series_ids, strict=True)
+            if sid in datasets
+        ]
         per_dataset = estimate_requests(provider, specs, start, end)
         total = sum(per_dataset.values())
         guard = guards[provider]

@@ -69,12 +69,11 @@ def collection_request(
     """A request from the provider file's section (its datasets, topics and batch size); the
     `external_ingest` flag, while enabled, overrides the batch size."""
     topics = section.kafka_topics
-    configured = [str(d.get("series_id") or d.get("id")) for d in section.datasets]
     return CollectionRequest(
         provider=provider,
         base_url=base_url,
         credential=credential,
-        datasets=datasets or configured,
+        datasets=datasets or section.series_ids,
         topic=topics.get("series", f"aurum.ref.{provider}.series.v1"),
         dlq_topic=topics.get("dlq", f"aurum.ref.{provider}.series.dlq.v1"),
         batch_size=effective_batch_size(

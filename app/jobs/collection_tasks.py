@@ -149,7 +149,7 @@ async def probe(ctx: RunContext) -> RunCounters:
         return ctx.counters
     target = await ctx.targets.resolve(provider)
     section = ctx.resources.providers.config.providers[provider]  # type: ignore[index]
-    datasets = [str(d.get("series_id")) for d in section.datasets[:1]]
+    datasets = section.series_ids[:1]
     probe_ctx = CollectContext(
         client=ctx.resources.providers.client, base_url=target.base_url,
         credential=target.credential, datasets=datasets, states={}, now=datetime.now(UTC),

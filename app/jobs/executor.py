@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.audit.service import AuditContext, record
 from app.auth.principal import SYSTEM
 from app.db.models import JobPause, JobRun, RunStatus
@@ -226,7 +228,7 @@ class RunExecutor:
                    "rows_changed": c.rows_changed, "requests": c.requests_used},
         )  # fmt: skip
 
-    async def _maybe_auto_pause(self, session: Any, job_id: str) -> None:
+    async def _maybe_auto_pause(self, session: AsyncSession, job_id: str) -> None:
         limit = self._resources.settings.job_auto_pause_failures
         statuses = await run_repo.recent_statuses(session, job_id, limit=limit)
         failures = 0

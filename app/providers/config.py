@@ -132,6 +132,11 @@ class ProviderSection(_Strict):
     kafka_topics: dict[str, str] = Field(default_factory=dict)
     datasets: list[dict[str, Any]] = Field(default_factory=list)
 
+    @property
+    def series_ids(self) -> list[str]:
+        """The configured datasets' ids, in file order."""
+        return [str(d.get("series_id") or d.get("id")) for d in self.datasets]
+
 
 class ProvidersConfig(_Strict):
     defaults: Defaults = Defaults()

@@ -3,7 +3,6 @@ cache stores exactly what was sent, and the ETag is the hash of those bytes."""
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import date
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import external_read as repo
-from app.errors import InvalidInput, NotFound
+from app.errors import NotFound
+from app.http.cursors import decode_cursor, encode_cursor, invalid_cursor
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -21,24 +21,6 @@ def _dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), default=str).encode()
 
 
-def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(_dumps({"after": value})).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> Any:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return json.loads(raw)["after"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(
-            "cursor is not one this API issued; use the next_cursor of the previous page, "
-            "or leave it out to start from the first page",
-            details=[{"field": "cursor", "message": "unrecognised cursor"}],
-        ) from None
-
-
 def _cursor_date(cursor: str | None) -> date | None:
     value = decode_cursor(cursor)
     if value is None:
@@ -46,7 +28,7 @@ def _cursor_date(cursor: str | None) -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        return decode_cursor("!")  # raises the same error as any foreign cursor
+        raise invalid_cursor() from None
 
 
 def _cursor_id(cursor: str | None) -> int | None:
@@ -54,8 +36,7 @@ def _cursor_id(cursor: str | None) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int):
-        decode_cursor("!")  # raises
-    assert isinstance(value, int)
+        raise invalid_cursor()
     return value
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from app.audit.service import decode_cursor, encode_cursor
 from app.db.repositories.audit import AuditFilter, page
 from app.db.session import SessionDep
+from app.http.cursors import decode_cursor, encode_cursor, invalid_cursor
 from app.http.windows import check_window
 
 router = APIRouter(prefix="/v1/admin/audit", tags=["audit"])
@@ -35,6 +35,13 @@ class AuditPage(BaseModel):
     next_cursor: str | None
 
 
+def _before_id(cursor: str | None) -> int | None:
+    position = decode_cursor(cursor)
+    if position is not None and not isinstance(position, int):
+        raise invalid_cursor()
+    return position
+
+
 @router.get("", response_model=AuditPage)
 async def list_audit(
     session: SessionDep,
@@ -50,8 +57,6 @@ async def list_audit(
     filters = AuditFilter(
         principal=principal, target=target, action=action, since=since, until=until
     )
-    rows = await page(
-        session, filters, before_id=decode_cursor(cursor) if cursor else None, limit=limit
-    )
+    rows = await page(session, filters, before_id=_before_id(cursor), limit=limit)
     next_cursor = encode_cursor(rows[-1].id) if len(rows) == limit and rows[-1].id else None
     return {"items": [row.model_dump() for row in rows], "next_cursor": next_cursor}

@@ -66,35 +66,23 @@ async def _sla(request: Request, window: Window) -> dict[str, Any]:
 # walk, which cost more than the whole health computation.
 
 
+# The runbooks' quick-start aliases (`/health/external`, `/sla/external`) are the same
+# handlers registered on a second router each.
+@health_alias.get("", response_class=JSONResponse)
 @router.get("", response_class=JSONResponse)
 async def external_health(request: Request) -> JSONResponse:
     return JSONResponse(await _overview(request))
 
 
+@health_alias.get("/{provider}", response_class=JSONResponse)
 @router.get("/{provider}", response_class=JSONResponse)
 async def provider_health(request: Request, provider: str) -> JSONResponse:
     return JSONResponse(await _one(request, provider))
 
 
+@sla_alias.get("", response_class=JSONResponse)
 @sla_router.get("", response_class=JSONResponse)
 async def external_sla(
-    request: Request, window: Window = Query(default=Window.DAY)
-) -> JSONResponse:
-    return JSONResponse(await _sla(request, window))
-
-
-@health_alias.get("", response_class=JSONResponse)
-async def external_health_alias(request: Request) -> JSONResponse:
-    return JSONResponse(await _overview(request))
-
-
-@health_alias.get("/{provider}", response_class=JSONResponse)
-async def provider_health_alias(request: Request, provider: str) -> JSONResponse:
-    return JSONResponse(await _one(request, provider))
-
-
-@sla_alias.get("", response_class=JSONResponse)
-async def external_sla_alias(
     request: Request, window: Window = Query(default=Window.DAY)
 ) -> JSONResponse:
     return JSONResponse(await _sla(request, window))

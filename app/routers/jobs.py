@@ -13,6 +13,7 @@ from app.auth.dependencies import AuditDep
 from app.db.session import SessionDep
 from app.errors import InvalidInput
 from app.jobs import control
+from app.jobs.backfill import check_datasets
 from app.jobs.definitions import JobKind
 from app.jobs.scheduler import JobScheduler
 from app.providers.config import ProvidersConfig
@@ -68,14 +69,9 @@ def _parameters(
             "start: must not be after end",
             details=[{"field": "start", "message": "must not be after end"}],
         )
-    section = config.providers[definition.provider]  # type: ignore[index]
-    configured = [str(d.get("series_id")) for d in section.datasets]
-    for i, dataset in enumerate(command.datasets or []):
-        if dataset not in configured:
-            raise InvalidInput(
-                f"datasets[{i}]: unknown dataset {dataset!r}; configured: {', '.join(configured)}",
-                details=[{"field": f"datasets[{i}]", "message": "unknown dataset"}],
-            )
+    provider = definition.provider or ""
+    section = config.providers[provider]  # type: ignore[index]
+    check_datasets(provider, section, command.datasets or [], field="datasets")
     params: dict[str, Any] = {}
     if command.datasets:
         params["datasets"] = command.datasets

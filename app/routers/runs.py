@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime
 from typing import Any
@@ -16,7 +14,7 @@ from app.auth.dependencies import AuditDep
 from app.db.models import RunStatus
 from app.db.repositories import runs as run_repo
 from app.db.session import SessionDep
-from app.errors import InvalidInput
+from app.http.cursors import decode_cursor, encode_cursor, invalid_cursor
 from app.http.windows import check_window
 from app.jobs import backfill, control
 from app.routers.jobs import scheduler_of
@@ -30,24 +28,15 @@ class CancelCommand(BaseModel):
     reason: str | None = Field(default=None, max_length=1024)
 
 
-def _encode(run_created: datetime, run_id: uuid.UUID) -> str:
-    raw = f"r:{run_created.isoformat()}|{run_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+def _before(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, rest = raw.split(":", 1)
-        created, run_id = rest.rsplit("|", 1)
-        if kind != "r":
-            raise ValueError(kind)
+        created, run_id = position
         return datetime.fromisoformat(created), uuid.UUID(run_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "cursor is not one this API issued; pass next_cursor from the previous page",
-            details=[{"field": "cursor", "message": "invalid cursor"}],
-        ) from exc
+    except (TypeError, ValueError):
+        raise invalid_cursor() from None
 
 
 @router.get("/runs")
@@ -67,10 +56,14 @@ async def list_runs(
         job_id=job, provider=provider, status=status_.value if status_ else None,
         trigger=trigger, since=since, until=until,
     )  # fmt: skip
-    before = _decode(cursor) if cursor else None
+    before = _before(cursor)
     runs = await run_repo.page(session, filters, before=before, limit=limit)
     last = runs[-1] if len(runs) == limit else None
-    next_cursor = _encode(last.created_at, last.id) if last and last.created_at else None
+    next_cursor = (
+        encode_cursor([last.created_at.isoformat(), str(last.id)])
+        if last and last.created_at
+        else None
+    )
     return {"items": [control.run_view(run) for run in runs], "next_cursor": next_cursor}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, text, update
@@ -188,8 +188,7 @@ async def abandon_stale(session: AsyncSession, *, older_than_seconds: int) -> li
         update(JobRun)
         .where(
             col(JobRun.status) == RunStatus.RUNNING,
-            col(JobRun.heartbeat_at)
-            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
+            col(JobRun.heartbeat_at) < func.now() - timedelta(seconds=older_than_seconds),
         )
         .values(
             status=RunStatus.FAILED,
