@@ -17,6 +17,7 @@ from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
 from app.health.dependencies import DependencyCache
+from app.health.view_cache import ViewCache
 from app.jobs.scheduler import JobScheduler
 from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
@@ -80,6 +81,8 @@ def build_lifespan(
         )
         # Dependency checks for the health view, refreshed in the background while read.
         app.state.health_dependencies = DependencyCache(app.state.resources)
+        # Health and SLA bodies, computed once per interval and shared by every reader.
+        app.state.health_views = ViewCache(settings.health_cache_seconds, app.state.changes)
         # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
         scheduler = JobScheduler(app.state.resources)
         app.state.resources.scheduler = scheduler

@@ -8,14 +8,26 @@ from fastapi import FastAPI
 
 from app.auth.authorization import AuthorizationMiddleware
 from app.auth.middleware import AuthenticationMiddleware
-from app.auth.policy import ADMIN_AREA, ADMIN_ONLY, READ_API, AccessPolicies, protect
+from app.auth.policy import (
+    ADMIN_AREA,
+    ADMIN_ONLY,
+    READ_API,
+    AccessPolicies,
+    include_open,
+    protect,
+)
 from app.bootstrap import Dependencies
+from app.health.fast_path import PATHS as HEALTH_PATHS
+from app.health.fast_path import cached_overview
+from app.health.view_cache import ChangeCounter
 from app.http.compression import GzipWhenAccepted
 from app.http.errors import install_error_handlers
+from app.http.fast_path import MemoryAnswers
 from app.http.hardening import BodyLimitMiddleware, SecurityHeaders, add_cors
 from app.http.json_bodies import JsonBodyMiddleware
 from app.http.middleware import RequestContextMiddleware
 from app.http.proxies import TrustedProxies
+from app.http.routing import index_routes
 from app.lifespan import build_lifespan
 from app.monitoring.http_metrics import HttpMetrics
 from app.monitoring.metrics import BUILD_INFO
@@ -23,7 +35,8 @@ from app.ratelimit.keys import CallerResolver
 from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import RateLimitMiddleware
 from app.read_api.cache import LocalPages
-from app.read_api.fast_path import CachedPagesMiddleware
+from app.read_api.fast_path import PREFIX as READ_API_PREFIX
+from app.read_api.fast_path import cached_page
 from app.routers import (
     api_keys,
     audit,
@@ -76,7 +89,9 @@ def create_app(
     # Open: /health, /ready, /metrics. Every other router is included with its policy, so a
     # new route inherits it and cannot forget auth (AuthorizationMiddleware enforces it).
     app.state.access_policies = policies = AccessPolicies()
-    app.include_router(probes.router)
+    # Changes accepted by this replica; cached views older than the last one are not served.
+    app.state.changes = changes = ChangeCounter()
+    include_open(app, probes.router)
     # The read API first: it is the busiest, and routes are matched in order.
     protect(app, external_data.router, READ_API)
     # The read API's in-memory tier of its page cache (memory only, no client to open).
@@ -97,13 +112,22 @@ def create_app(
     protect(app, external_health.sla_router, ADMIN_AREA)
     protect(app, external_health.health_alias, ADMIN_AREA)
     protect(app, external_health.sla_alias, ADMIN_AREA)
+    # Requests go straight to the few routes their path could match (app/http/routing.py).
+    index_routes(app)
     # Middleware: the last added is the outermost. Request context wraps everything: it sets
     # the request id before anything logs, and it is the one layer that touches responses
     # (request id, security headers, RateLimit-* left by the limiter, metrics, access log).
     # Outermost first: request context → body limit → CORS → gzip → JSON bodies →
     # authentication → rate limiting → authorization → routes.
-    # Innermost: fresh cached read-API pages answered after auth, limits and authorization.
-    app.add_middleware(CachedPagesMiddleware)
+    # Innermost: fresh read-API pages and health views answered from memory, after auth,
+    # limits and authorization (app/http/fast_path.py).
+    app.add_middleware(
+        MemoryAnswers,
+        answerers=[
+            (READ_API_PREFIX, cached_page),
+            *((path, cached_overview) for path in sorted(HEALTH_PATHS)),
+        ],
+    )
     app.add_middleware(AuthorizationMiddleware, policies=policies)
     proxies = TrustedProxies(settings.trusted_proxy_cidrs)
     # The limiter holds no client yet: the lifespan opens and closes its storage.
@@ -132,5 +156,6 @@ def create_app(
         access_log_enabled=settings.access_log,
         headers_for=SecurityHeaders(proxies, docs_paths),
         metrics=HttpMetrics(),
+        changes=changes,
     )
     return app

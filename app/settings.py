@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     read_cache_stale_seconds: int = Field(default=604_800, ge=1, le=31_536_000)
     # Fresh pages each replica also keeps in memory (LRU; 0: Redis only).
     read_cache_local_entries: int = Field(default=1024, ge=0, le=1_000_000)
+    # Each replica computes a health or SLA view at most once per this interval and serves it
+    # to every reader meanwhile (a change made through the replica invalidates it; 0: off).
+    health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @field_validator(
         "rate_limit_exempt_paths",

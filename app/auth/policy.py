@@ -65,6 +65,12 @@ def protect(app: FastAPI, router: APIRouter, policy: AccessPolicy) -> None:
     policies.add(router.prefix, policy)
 
 
+def include_open(app: FastAPI, router: APIRouter) -> None:
+    """Include `router` with no policy: only the probes (`/health`, `/ready`, `/metrics`);
+    tests/auth/test_route_protection.py fails on any other open route."""
+    _include_flat(app, router)
+
+
 def _include_flat(app: FastAPI, router: APIRouter) -> None:
     """What `app.include_router(router)` does for our routers (plain APIRoutes, prefix given
     when the router was made, nothing added at include time), with the routes joining the

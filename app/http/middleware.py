@@ -12,12 +12,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.health.view_cache import ChangeCounter
 from app.http.errors import send_error
 from app.monitoring.http_metrics import HttpMetrics
+from app.observability.access import log_access
 from app.observability.context import request_id_var
 
-access_log = logging.getLogger("aurum.access")
 log = logging.getLogger(__name__)
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller-supplied id is kept only if it is short and plain, so it cannot forge log lines.
@@ -37,8 +39,11 @@ class RequestContextMiddleware:
     from `X-Request-ID` when sane) and writes one access log line per request; on the way out
     it adds the request id, the security headers (`headers_for`, from app.http.hardening),
     the headers inner layers left in `state["response_headers"]`, and records the HTTP
-    metrics. It also turns an unhandled error into the JSON 500 body (it sits inside
-    Starlette's outermost error middleware, which would otherwise answer in plain text).
+    metrics. When a request that may change state (not GET, HEAD or OPTIONS) is answered, it
+    counts a change in `changes`, before the caller can see the answer: cached views computed
+    before it are not served again (app/health/view_cache.py). It also turns an unhandled
+    error into the JSON 500 body (it sits inside Starlette's outermost error middleware,
+    which would otherwise answer in plain text).
 
     One hook instead of one per concern: each pure ASGI layer that wraps `send` costs a
     closure and a call per message on every request, and on this path that added up to a
@@ -51,11 +56,13 @@ class RequestContextMiddleware:
         access_log_enabled: bool = True,
         headers_for: HeadersFor | None = None,
         metrics: HttpMetrics | None = None,
+        changes: ChangeCounter | None = None,
     ) -> None:
         self.app = app
         self.access_log_enabled = access_log_enabled
         self.headers_for = headers_for
         self.metrics = metrics
+        self.changes = changes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,6 +76,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         started_response = False
+        changes = self.changes if scope["method"] not in _READ_METHODS else None
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, started_response
@@ -77,6 +85,8 @@ class RequestContextMiddleware:
                 started_response = True
                 raw = message["headers"] = list(message.get("headers", ()))
                 _add_headers(raw, scope, state, request_id, self.headers_for)
+                if changes is not None:
+                    changes.bump()
             await send(message)
 
         try:
@@ -91,7 +101,7 @@ class RequestContextMiddleware:
             if self.metrics is not None:
                 self.metrics.record(scope, status, seconds)
             if self.access_log_enabled:
-                _log_access(scope, status, seconds)
+                log_access(request_id, scope["method"], scope["path"], status, seconds)
             request_id_var.reset(token)
 
 
@@ -126,30 +136,6 @@ def _merge_vary(raw: list[tuple[bytes, bytes]], value: bytes) -> None:
         if name == b"vary" and value.lower() not in present.lower():
             raw[index] = (name, present + b", " + value)
             return
-
-
-def _log_access(scope: Scope, status: int, seconds: float) -> None:
-    """One access line. The record is handed to the handlers directly: `Logger.info` would
-    also look up the caller's source line, which this line never shows."""
-    if not access_log.isEnabledFor(logging.INFO):
-        return
-    method, path = scope["method"], scope["path"]
-    record = access_log.makeRecord(
-        access_log.name,
-        logging.INFO,
-        __file__,
-        0,
-        "%s %s %s",
-        (method, path, status),
-        None,
-        extra={
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-        },
-    )
-    access_log.handle(record)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -92,6 +92,7 @@ class JobScheduler:
 
     async def _lead(self) -> None:
         settings = self._resources.settings
+        await self.targets.prepare()
         self._relay = OutboxRelay(
             self._resources.sessionmaker,
             producer_config(self._resources.dependencies.kafka_bootstrap_servers),

@@ -7,8 +7,10 @@ import logging
 import sys
 import traceback
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from app.observability.access import ACCESS_LOGGER
 from app.observability.context import current_request_id
 from app.observability.handlers import BatchedStreamHandler
 from app.settings import LogFormat, Settings
@@ -57,6 +59,25 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info)).strip()
         return self._encode(entry)
 
+    def access_line(
+        self,
+        created: float,
+        request_id: str,
+        method: str,
+        path: str,
+        status: int,
+        duration_ms: float,
+    ) -> str:
+        """The line `format` writes for the access record of app.observability.access, built
+        directly from its fields (same keys, same order, same encoding)."""
+        text = encode_basestring_ascii
+        return (
+            f'{{"ts":"{self._timestamp(created)}","level":"info","logger":"{ACCESS_LOGGER}",'
+            f'"message":{text(f"{method} {path} {status}")},"request_id":{text(request_id)},'
+            f'"replica":{text(self.replica_id)},"method":{text(method)},"path":{text(path)},'
+            f'"status":{status},"duration_ms":{duration_ms!r}}}'
+        )
+
 
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -66,6 +87,17 @@ class ConsoleFormatter(logging.Formatter):
         if record.exc_info:
             line += "\n" + "".join(traceback.format_exception(*record.exc_info)).strip()
         return line
+
+    def access_line(
+        self,
+        created: float,
+        request_id: str,
+        method: str,
+        path: str,
+        status: int,
+        duration_ms: float,
+    ) -> str:
+        return f"INFO    {ACCESS_LOGGER}: [{request_id[:8]}] {method} {path} {status}"
 
 
 def configure_logging(settings: Settings) -> None:

@@ -8,19 +8,24 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.db.repositories import health_reads
 from app.errors import NotFound
 from app.health import service
 from app.health import sla as sla_view
 from app.health.dependencies import DependencyCache
+from app.health.view_cache import ViewCache
 from app.resources import Resources
 
 router = APIRouter(prefix="/v1/admin/external/health", tags=["external: health"])
 sla_router = APIRouter(prefix="/v1/admin/external/sla", tags=["external: health"])
 health_alias = APIRouter(prefix="/health/external", tags=["external: health"])
 sla_alias = APIRouter(prefix="/sla/external", tags=["external: health"])
+
+
+# The overview's key in the view cache (also answered before routing: app/health/fast_path.py).
+OVERVIEW_KEY = ("health", "")
 
 
 class Window(StrEnum):
@@ -39,15 +44,21 @@ def _cache(request: Request) -> DependencyCache:
     return cache
 
 
+def _views(request: Request) -> ViewCache:
+    views: ViewCache = request.app.state.health_views  # built in the lifespan
+    return views
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    return JSONResponse(body).render(body)
+
+
 async def _overview(request: Request) -> dict[str, Any]:
     return await service.health(_resources(request), _cache(request))
 
 
 async def _one(request: Request, provider: str) -> dict[str, Any]:
     resources = _resources(request)
-    known = sorted(resources.providers.config.providers)
-    if provider not in known:
-        raise NotFound(f"No provider named {provider!r}; known providers: {', '.join(known)}.")
     body = await service.health(resources, _cache(request), only=provider)
     view = body["providers"][provider]
     guard = resources.providers.guards[provider]
@@ -62,27 +73,40 @@ async def _sla(request: Request, window: Window) -> dict[str, Any]:
     return await sla_view.sla(_resources(request), window.value)
 
 
-# The bodies are plain JSON types already: a JSONResponse skips FastAPI's jsonable_encoder
-# walk, which cost more than the whole health computation.
+def _check_provider(request: Request, provider: str) -> None:
+    known = sorted(_resources(request).providers.config.providers)
+    if provider not in known:
+        raise NotFound(f"No provider named {provider!r}; known providers: {', '.join(known)}.")
+
+
+async def _cached(request: Request, key: tuple[str, str], view: Any, *args: Any) -> Response:
+    """The view's JSON, computed at most once per AURUM_HEALTH_CACHE_SECONDS on this replica
+    (app/health/view_cache.py). The bodies are plain JSON types already: encoding them
+    directly skips FastAPI's jsonable_encoder walk, which cost more than the computation."""
+
+    async def compute() -> bytes:
+        return _encode(await view(request, *args))
+
+    body = await _views(request).get(key, compute)
+    return Response(body, media_type="application/json")
 
 
 # The runbooks' quick-start aliases (`/health/external`, `/sla/external`) are the same
 # handlers registered on a second router each.
 @health_alias.get("", response_class=JSONResponse)
 @router.get("", response_class=JSONResponse)
-async def external_health(request: Request) -> JSONResponse:
-    return JSONResponse(await _overview(request))
+async def external_health(request: Request) -> Response:
+    return await _cached(request, OVERVIEW_KEY, _overview)
 
 
 @health_alias.get("/{provider}", response_class=JSONResponse)
 @router.get("/{provider}", response_class=JSONResponse)
-async def provider_health(request: Request, provider: str) -> JSONResponse:
-    return JSONResponse(await _one(request, provider))
+async def provider_health(request: Request, provider: str) -> Response:
+    _check_provider(request, provider)
+    return await _cached(request, ("health", provider), _one, provider)
 
 
 @sla_alias.get("", response_class=JSONResponse)
 @sla_router.get("", response_class=JSONResponse)
-async def external_sla(
-    request: Request, window: Window = Query(default=Window.DAY)
-) -> JSONResponse:
-    return JSONResponse(await _sla(request, window))
+async def external_sla(request: Request, window: Window = Query(default=Window.DAY)) -> Response:
+    return await _cached(request, ("sla", window.value), _sla, window)

@@ -26,7 +26,7 @@ from bench.api_overhead.servers import (
     verify_real,
 )
 
-DEFAULT_PATH = "/v1/admin/whoami"
+DEFAULT_PATH = "/v1/admin/external/health"
 REAL_SETUP = "API key, Redis rate limit, metrics"
 
 

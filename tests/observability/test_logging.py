@@ -53,3 +53,65 @@ async def test_each_request_writes_an_access_line_with_its_id(
     assert lines[-1].status == 200  # type: ignore[attr-defined]
     assert lines[-1].path == "/health"  # type: ignore[attr-defined]
     assert response.headers["x-request-id"]
+
+
+def test_queued_access_lines_match_the_formatted_record() -> None:
+    """The access line rendered from its fields is the line `format` makes of the record."""
+    import io
+
+    from app.observability.handlers import BatchedStreamHandler
+
+    formatter = JsonFormatter("replica-a")
+    created, request_id, path = 1_795_000_000.25, "abc123", '/v1/admin/"quoted"/é'
+    record = logging.makeLogRecord(
+        {
+            "name": "aurum.access",
+            "levelname": "INFO",
+            "levelno": logging.INFO,
+            "msg": "%s %s %s",
+            "args": ("GET", path, 200),
+            "created": created,
+            "request_id": request_id,
+        }
+    )
+    record.method, record.path, record.status, record.duration_ms = "GET", path, 200, 1.25
+    expected = formatter.format(record)
+    stream = io.StringIO()
+    handler = BatchedStreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.defer_access((created, request_id, "GET", path, 200, 1.25))
+    handler.close()
+    written = stream.getvalue().splitlines()
+    assert written == [expected]
+    assert json.loads(written[0])["path"] == path
+
+
+async def test_the_batched_handler_receives_access_lines_without_records(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    import io
+
+    from app.observability.handlers import BatchedStreamHandler
+    from tests.support.apps import client_for
+
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    handler = BatchedStreamHandler(stream)
+    handler.setFormatter(JsonFormatter("replica-a"))
+    try:
+        async with client_for(settings) as client:
+            root.handlers[:] = [handler]
+            root.setLevel(logging.INFO)
+            response = await client.get("/health")
+            handler.flush()
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+        handler.close()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "aurum.access"]
+    assert access[-1]["path"] == "/health"
+    assert access[-1]["status"] == 200
+    assert access[-1]["request_id"] == response.headers["x-request-id"]
+    assert access[-1]["message"] == "GET /health 200"

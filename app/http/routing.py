@@ -1,0 +1,97 @@
+"""Send each request straight to the few routes its path could match.
+
+Starlette matches a request against the app's routes in order, and FastAPI's `APIRoute.matches`
+costs a few microseconds per route even when the path cannot match (scope bookkeeping, then
+the route's regular expression). The service has about fifty routes, so a request for one near
+the end (`/v1/admin/external/health` is the 42nd) spent more CPU on routing than on the rest of
+its middleware stack together (bench/api_overhead).
+
+`RouteIndex` replaces the app router's dispatch. A route can only match a path that starts with
+the literal text before its first parameter (`/v1/admin/external/health/` for
+`/v1/admin/external/health/{provider}`), so for each path it keeps the routes whose literal
+prefix the path starts with, in their original order, as a small router of their own; that
+router runs FastAPI's own matching over them (first full match wins, a method mismatch is a
+405, path parameters, the selected route in the scope). Nothing else changes:
+
+- a route whose prefix cannot be known (a mount, a nested router) is a candidate everywhere;
+- a path none of the candidates matches goes to the whole router, which answers exactly as
+  before (the 404, the trailing-slash redirect);
+- routes added after the index was built are seen: it is rebuilt when the route list changes;
+- the scope's `router` stays the app's router, so `url_for` sees every route.
+
+Paths are remembered (up to `MAX_PATHS` distinct ones, then the memory starts over), so the
+prefix tests run once per distinct path.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from starlette._utils import get_route_path
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+MAX_PATHS = 4096
+
+
+def literal_prefix(route: BaseRoute) -> str:
+    """What every path the route matches starts with ("" when unknown)."""
+    if isinstance(route, Route | WebSocketRoute):
+        return route.path_format.split("{", 1)[0]
+    return ""
+
+
+class RouteIndex:
+    def __init__(self, router: APIRouter) -> None:
+        self._router = router
+        self._whole: ASGIApp = router.app
+        self._routes: list[BaseRoute] = []
+        self._prefixes: list[tuple[str, BaseRoute]] = []
+        self._groups: dict[tuple[int, ...], APIRouter] = {}
+        self._by_path: dict[str, APIRouter | None] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._whole(scope, receive, send)
+            return
+        path = get_route_path(scope) if scope.get("root_path") else scope["path"]
+        group = self._group_for(path)
+        if group is None:
+            await self._whole(scope, receive, send)
+            return
+        scope.setdefault("router", self._router)
+        await group.app(scope, receive, send)
+
+    def _group_for(self, path: str) -> APIRouter | None:
+        routes = self._router.routes
+        if len(routes) != len(self._routes) or routes[-1:] != self._routes[-1:]:
+            self._rebuild(routes)
+        try:
+            return self._by_path[path]
+        except KeyError:
+            pass
+        chosen = tuple(i for i, (prefix, _) in enumerate(self._prefixes) if path.startswith(prefix))
+        group = self._groups.get(chosen) if chosen else None
+        if chosen and group is None:
+            group = self._groups[chosen] = self._group(chosen)
+        if len(self._by_path) >= MAX_PATHS:
+            self._by_path.clear()
+        self._by_path[path] = group
+        return group
+
+    def _group(self, chosen: tuple[int, ...]) -> APIRouter:
+        # No redirect of its own, and what none of its routes matches goes to the whole router.
+        group = APIRouter(redirect_slashes=False)
+        group.routes = [self._prefixes[i][1] for i in chosen]
+        group.default = self._whole
+        return group
+
+    def _rebuild(self, routes: list[BaseRoute]) -> None:
+        self._routes = list(routes)
+        self._prefixes = [(literal_prefix(route), route) for route in routes]
+        self._groups.clear()
+        self._by_path.clear()
+
+
+def index_routes(app: FastAPI) -> None:
+    """Dispatch `app`'s requests through a RouteIndex (call once its routes are added)."""
+    app.router.middleware_stack = RouteIndex(app.router)
