@@ -53,9 +53,15 @@ def _metadata_json(metadata: object) -> str | None:
     if not isinstance(metadata, dict):
         return None
     items = tuple(metadata.items())
-    flat_text = all(type(k) is str and type(v) is str for k, v in items)
-    if flat_text and (known := _MEMO.get(items)) is not None:
+    # Looked up first: only flat all-text objects are stored, and a tuple equal to a stored
+    # one holds equal text (a str subclass encodes the same), so a hit needs no type walk.
+    try:
+        known = _MEMO.get(items)
+    except TypeError:  # a nested list or object: not hashable, never memoised
+        known = None
+    if known is not None:
         return known
+    flat_text = all(type(k) is str and type(v) is str for k, v in items)
     try:
         encoded = _ENCODE(metadata)
     except (TypeError, ValueError):

@@ -106,21 +106,37 @@ async def _driver_connection(session: AsyncSession) -> AsyncConnection[Any]:
     return driver
 
 
+# COPY's text format: a backslash, tab, newline or carriage return inside a value is
+# escaped; a NULL is \N. Checked rows hold no NUL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_CHUNK_ROWS = 1000
+_NULL = "\\N"
+
+
+def _text(value: str | None) -> str:
+    if value is None:
+        return _NULL
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def copy_lines(rows: list[ValidRow]) -> str:
+    """The rows as COPY text lines (series_id, obs_date, period_label, value, raw_value,
+    units, metadata). Formatting the text here, a chunk at a time, costs less than psycopg's
+    `write_row`, which adapts every field of every row on its own."""
+    return "".join(
+        f"{_text(row.series_id)}\t{row.obs_date.isoformat()}\t{_text(row.period_label)}\t"
+        f"{_NULL if row.value is None else repr(row.value)}\t{_text(row.raw_value)}\t"
+        f"{_text(row.units)}\t{_text(row.metadata_json)}\n"
+        for row in rows
+    )
+
+
 async def _copy_rows(cursor: Any, rows: list[ValidRow]) -> None:
     async with cursor.copy(statements.COPY_STAGING) as copy:
-        write = copy.write_row
-        for row in rows:
-            await write(
-                (
-                    row.series_id,
-                    row.obs_date,
-                    row.period_label,
-                    row.value,
-                    row.raw_value,
-                    row.units,
-                    row.metadata_json,
-                )
-            )
+        for start in range(0, len(rows), _COPY_CHUNK_ROWS):
+            await copy.write(copy_lines(rows[start : start + _COPY_CHUNK_ROWS]))
 
 
 def _dead_letters_json(rejected: list[Rejected]) -> str:

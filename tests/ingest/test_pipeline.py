@@ -326,3 +326,30 @@ async def test_metrics_count_committed_batches_only(sessionmaker: SM, names: Nam
     await _ingest(sessionmaker, names, [*daily("M", 4), obs("", date(2020, 1, 1), 1.0)])
     await _ingest(sessionmaker, names, daily("M", 4))
     assert (ingested("new"), ingested("unchanged"), ingested("rejected")) == (4, 4, 1)
+
+
+async def test_text_with_copy_control_characters_lands_unchanged(
+    sessionmaker: SM, names: Names
+) -> None:
+    """Rows go to staging as COPY text formatted by the pipeline: a backslash, tab, newline or
+    carriage return in any text column, and in the metadata, arrives as it was sent."""
+    tricky = "a\\b\tc\nd\re \\N"
+    batch = [
+        obs("ESC\\1", date(2021, 1, 1), -0.0, raw_value="1\t0", units=tricky,
+            period_label="2021\\Q1", metadata={"note": tricky, "n": "\\"}),
+        obs("ESC2", date(2021, 1, 2), 1e-300, raw_value=None, units=None),
+        obs("ESC3", date(2021, 1, 3), 12345678901234.5),
+    ]  # fmt: skip
+    result = await _ingest(sessionmaker, names, batch)
+    assert result.new == 3
+    landed = await rows(
+        sessionmaker,
+        "SELECT series_id, period_label, value, raw_value, units, metadata "
+        "FROM external_timeseries_obs WHERE provider = :p ORDER BY obs_date",
+        p=names.provider,
+    )
+    assert [tuple(r) for r in landed] == [
+        ("ESC\\1", "2021\\Q1", -0.0, "1\t0", tricky, {"note": tricky, "n": "\\"}),
+        ("ESC2", "2021-01-02", 1e-300, None, None, {}),
+        ("ESC3", "2021-01-03", 12345678901234.5, "12345678901234.5", "Percent", {}),
+    ]
