@@ -62,17 +62,19 @@ class ViewCache:
         self._entries: dict[Hashable, _Entry] = {}
         self._pending: dict[Hashable, asyncio.Future[bytes]] = {}
 
+    def _age(self, key: Hashable) -> tuple[_Entry, float] | None:
+        """The cached entry and its age, while it is current and within the interval."""
+        entry = self._entries.get(key)
+        if entry is None or entry.generation != self._changes.value:
+            return None
+        age = time.monotonic() - entry.computed_at
+        return (entry, age) if age < self.ttl_seconds else None
+
     def fresh(self, key: Hashable) -> bytes | None:
         """The cached view when it needs nothing done: current, and in the first half of its
         interval (past it, `get` serves it and starts the refresh)."""
-        entry = self._entries.get(key)
-        if (
-            entry is None
-            or entry.generation != self._changes.value
-            or time.monotonic() - entry.computed_at >= self.ttl_seconds / 2
-        ):
-            return None
-        return entry.body
+        found = self._age(key)
+        return found[0].body if found and found[1] < self.ttl_seconds / 2 else None
 
     async def get(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         """The view under `key`: the cached bytes while fresh, else `compute()`'s, computed
@@ -80,14 +82,12 @@ class ViewCache:
         if self.ttl_seconds <= 0:
             return await compute()
         generation = self._changes.value
-        entry = self._entries.get(key)
         pending = self._pending.get(key)
-        if entry is not None and entry.generation == generation:
-            age = time.monotonic() - entry.computed_at
-            if age < self.ttl_seconds:
-                if age >= self.ttl_seconds / 2 and pending is None:
-                    self._start(key, compute, generation).add_done_callback(_log_failure)
-                return entry.body
+        if (found := self._age(key)) is not None:
+            entry, age = found
+            if age >= self.ttl_seconds / 2 and pending is None:
+                self._start(key, compute, generation).add_done_callback(_log_failure)
+            return entry.body
         if pending is None:
             pending = self._start(key, compute, generation)
         # Shielded: a reader that goes away does not cancel the others' computation.

@@ -27,15 +27,7 @@ AccessFields = tuple[float, str, str, str, int, float]
 
 
 class AccessFormatter(Protocol):
-    def access_line(
-        self,
-        created: float,
-        request_id: str,
-        method: str,
-        path: str,
-        status: int,
-        duration_ms: float,
-    ) -> str: ...
+    def access_line(self, fields: AccessFields) -> str: ...
 
 
 class BatchedStreamHandler(logging.StreamHandler[TextIO]):
@@ -95,7 +87,7 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
             if isinstance(item, str):
                 lines.append(item)
             elif formatter is not None:
-                lines.append(formatter.access_line(*item))
+                lines.append(formatter.access_line(item))
         return self.terminator.join(lines) + self.terminator if lines else ""
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.observability.access import ACCESS_LOGGER
 from app.observability.context import current_request_id
-from app.observability.handlers import BatchedStreamHandler
+from app.observability.handlers import AccessFields, BatchedStreamHandler
 from app.settings import LogFormat, Settings
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
@@ -59,17 +59,10 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info)).strip()
         return self._encode(entry)
 
-    def access_line(
-        self,
-        created: float,
-        request_id: str,
-        method: str,
-        path: str,
-        status: int,
-        duration_ms: float,
-    ) -> str:
+    def access_line(self, fields: AccessFields) -> str:
         """The line `format` writes for the access record of app.observability.access, built
         directly from its fields (same keys, same order, same encoding)."""
+        created, request_id, method, path, status, duration_ms = fields
         text = encode_basestring_ascii
         return (
             f'{{"ts":"{self._timestamp(created)}","level":"info","logger":"{ACCESS_LOGGER}",'
@@ -88,15 +81,8 @@ class ConsoleFormatter(logging.Formatter):
             line += "\n" + "".join(traceback.format_exception(*record.exc_info)).strip()
         return line
 
-    def access_line(
-        self,
-        created: float,
-        request_id: str,
-        method: str,
-        path: str,
-        status: int,
-        duration_ms: float,
-    ) -> str:
+    def access_line(self, fields: AccessFields) -> str:
+        _, request_id, method, path, status, _ = fields
         return f"INFO    {ACCESS_LOGGER}: [{request_id[:8]}] {method} {path} {status}"
 
 
