@@ -32,6 +32,7 @@ import httpx
 
 from app.ingest.rows import CheckpointUpdate, RawObservation
 from app.providers.base import Batch, CollectContext, DatasetInfo, SeriesState, batched
+from app.providers.body import json_body
 from app.resilience.client import BodyVerdict
 
 PROVIDER = "eia"
@@ -137,7 +138,7 @@ def inspect(response: httpx.Response) -> BodyVerdict:
     """Errors come as `{"error": "text", "code": 400}` or `{"error": {"code", "message"}}`,
     before v2.1.10 sometimes with HTTP 200."""
     try:
-        body = response.json()
+        body = json_body(response)
     except ValueError:
         return BodyVerdict(error="body is not JSON")
     if not isinstance(body, dict):
@@ -165,7 +166,7 @@ class EiaCollector:
         url = ctx.base_url.rstrip("/") + "/" + path
         query = [("api_key", ctx.credential or ""), *params]
         response = await ctx.client.request(PROVIDER, "GET", url, params=query, inspect=inspect)
-        body = response.json().get("response")
+        body = json_body(response).get("response")
         if not isinstance(body, dict):
             raise ValueError(f"EIA {path}: no `response` object in the answer")
         return body

@@ -21,6 +21,7 @@ import httpx
 
 from app.ingest.rows import CheckpointUpdate, RawObservation
 from app.providers.base import Batch, CollectContext, DatasetInfo, SeriesState, batched
+from app.providers.body import json_body, looks_like_markup
 from app.resilience.client import BodyVerdict
 
 PROVIDER = "noaa"
@@ -50,10 +51,10 @@ def inspect(response: httpx.Response) -> BodyVerdict:
     """NOAA errors are `{"status", "message"}`, whatever the HTTP status; during outages an
     HTML page can come with 200."""
     content_type = response.headers.get("content-type", "").lower()
-    if "html" in content_type or response.text.lstrip().startswith("<"):
+    if "html" in content_type or looks_like_markup(response):
         return BodyVerdict(error="HTML answer instead of JSON (maintenance or outage page?)")
     try:
-        body = response.json()
+        body = json_body(response)
     except ValueError:
         return BodyVerdict(error="body is not JSON")
     if isinstance(body, dict) and "message" in body and "status" in body:
@@ -122,7 +123,7 @@ class NoaaCollector:
         response = await ctx.client.request(
             PROVIDER, "GET", url, headers={"token": ctx.credential or ""}, inspect=inspect
         )
-        return response.json()
+        return json_body(response)
 
     async def probe(self, ctx: CollectContext) -> None:
         """One dataset entry: authenticated and tiny."""

@@ -25,6 +25,7 @@ import httpx
 
 from app.ingest.rows import CheckpointUpdate, RawObservation
 from app.providers.base import Batch, CollectContext, DatasetInfo, SeriesState, batched
+from app.providers.body import json_body, looks_like_markup
 from app.resilience.client import BodyVerdict
 
 PROVIDER = "worldbank"
@@ -39,10 +40,10 @@ _UNIT_IN_NAME = re.compile(r"\(([^()]*)\)\s*$")
 def inspect(response: httpx.Response) -> BodyVerdict:
     """Errors hide in a 200 body as a message envelope; an HTML page or XML (format=json lost)
     is an error too."""
-    if response.text.lstrip().startswith("<"):
+    if looks_like_markup(response):
         return BodyVerdict(error="HTML/XML answer instead of JSON")
     try:
-        body = response.json()
+        body = json_body(response)
     except ValueError:
         return BodyVerdict(error="body is not JSON")
     message = _message(body)
@@ -135,7 +136,7 @@ class WorldBankCollector:
             params={**params, "format": "json"},
             inspect=inspect,
         )
-        body = response.json()
+        body = json_body(response)
         if not isinstance(body, list) or len(body) < 2 or not isinstance(body[0], dict):
             raise ValueError(f"World Bank {path}: expected a [header, rows] array")
         return body
