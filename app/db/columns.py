@@ -1,11 +1,11 @@
-"""Column builders for the types every table repeats (timestamps with time zone, JSONB)."""
+"""Column builders for the types every table repeats (timestamps with time zone, JSON(B))."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Identity, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 
 import app.db.metadata  # noqa: F401 - the naming convention must be set before any table
 
@@ -21,6 +21,11 @@ def timestamp_column(name: str, *, nullable: bool = True, index: bool = False) -
 def jsonb_column(name: str, *, default: str = "'{}'::jsonb", nullable: bool = False) -> Any:
     server_default = text(default) if default else None
     return Column(name, JSONB, nullable=nullable, server_default=server_default)
+
+
+def json_column(name: str) -> Any:
+    """`json`: text checked to be JSON and kept as written (the outbox's messages)."""
+    return Column(name, JSON, nullable=False, server_default=text("'{}'::json"))
 
 
 def bigint_identity_pk() -> Any:

@@ -136,25 +136,91 @@ def check_rows(
 
     Raises MalformedBatch when the batch itself is unusable (an element that is not a
     RawObservation, a bad provider name).
+
+    Every row is either accepted by `_plainly_valid` (exact types, text already seen in an
+    accepted row) or judged by `_reason`, which applies every check in order and names the
+    first that fails; a row `_plainly_valid` accepts is one `_reason` would pass unchanged.
     """
     check_name("provider", provider, MAX_PROVIDER)
     latest = (today or date.today()) + timedelta(days=max_future_days)
     future_reason = f"obs_date in the future beyond {max_future_days} days"
     passed: list[ValidRow] = []
     rejected: list[Rejected] = []
+    seen = _Seen()
     for index, row in enumerate(rows):
-        if not isinstance(row, RawObservation):
+        if type(row) is not RawObservation and not isinstance(row, RawObservation):
             raise MalformedBatch(
                 f"row {index} of the {provider} batch is a {type(row).__name__}, "
                 "not a RawObservation"
             )
+        if _plainly_valid(row, latest, seen):
+            passed.append(
+                ValidRow(
+                    row.series_id,
+                    row.period_label,
+                    row.obs_date,  # type: ignore[arg-type]  # a date: checked
+                    row.value,
+                    row.raw_value,
+                    row.units,
+                    seen.metadata_json,
+                )
+            )
+            continue
         outcome = _reason(row, latest, future_reason)
         if isinstance(outcome, str):
             rejected.append(Rejected(row, outcome))
         else:
             passed.append(outcome)
+            seen.accepted(row, outcome.metadata_json)
+    return _last_of_each_key(passed, rejected)
 
-    # Keep the last row of each key; walk backwards so "last" needs no second pass.
+
+class _Seen:
+    """The text fields and metadata of the last row `_reason` accepted. Rows of a batch mostly
+    repeat them (one series, one unit, one metadata dict), so a row holding the very same
+    objects needs none of their checks again."""
+
+    __slots__ = ("metadata", "metadata_json", "series_id", "units")
+
+    def __init__(self) -> None:
+        self.series_id: object = _NOTHING
+        self.units: object = _NOTHING
+        self.metadata: object = _NOTHING
+        self.metadata_json = _EMPTY_JSON
+
+    def accepted(self, row: RawObservation, metadata_json: str) -> None:
+        self.series_id, self.units = row.series_id, row.units
+        self.metadata, self.metadata_json = row.metadata, metadata_json
+
+
+_NOTHING = object()
+
+
+def _plainly_valid(row: RawObservation, latest: date, seen: _Seen) -> bool:
+    """True only for a row `_reason` would pass: the exact types the checks expect, and the
+    series id, units and metadata of an accepted row (the same objects)."""
+    day, value, label, raw = row.obs_date, row.value, row.period_label, row.raw_value
+    return (
+        row.series_id is seen.series_id
+        and row.units is seen.units
+        and row.metadata is seen.metadata
+        and type(day) is date
+        and day <= latest
+        and (value is None or (type(value) is float and value - value == 0.0))  # finite
+        and type(label) is str
+        and 0 < len(label) <= MAX_PERIOD_LABEL
+        and "\x00" not in label
+        and (raw is None or (type(raw) is str and len(raw) <= MAX_RAW_VALUE and "\x00" not in raw))
+    )
+
+
+def _last_of_each_key(
+    passed: list[ValidRow], rejected: list[Rejected]
+) -> tuple[list[ValidRow], list[Rejected]]:
+    """Keep the last row of each key; the earlier ones are rejected as duplicates."""
+    if len({(row.series_id, row.obs_date) for row in passed}) == len(passed):
+        return passed, rejected
+    # Walk backwards so "last" needs no second pass.
     seen: set[tuple[str, date]] = set()
     valid: list[ValidRow] = []
     duplicates: list[tuple[int, ValidRow]] = []

@@ -1,5 +1,18 @@
-"""One ingest batch: row checks, COPY to staging, upsert, outbox rows, dead letters and
-checkpoints, all in the CALLER's transaction.
+"""One ingest batch: row checks, then new rows COPYed into the table and existing ones
+upserted through staging, outbox rows, dead letters and checkpoints, all in the CALLER's
+transaction (statements.py lists the statements).
+
+Two steps, so a collection can overlap them: `prepare_batch` checks the rows and formats what
+the writes send (Python only), `write_prepared` sends it (mostly PostgreSQL's work);
+`ingest_batch` is both.
+
+New keys: the pipeline looks up which of the batch's keys are stored; rows with a new key
+cannot conflict, so they skip staging and `ON CONFLICT` and are COPYed straight into the
+observations table, with their outbox messages (app/ingest/messages.py) COPYed beside them.
+That is what makes a first load or a backfill cost about a raw COPY plus the outbox. A key
+stored by another writer in the meantime makes that COPY fail with a unique violation: a
+savepoint takes it back and the rows are upserted instead, so the outcome never depends on
+the lookup being current.
 
 Unit of work: `ingest_batch` never commits or rolls back. The job wrapper (or a test) commits
 after it returns and rolls back on any error, so a crash mid-batch leaves nothing behind: no
@@ -11,17 +24,22 @@ Metrics are recorded only when the session commits.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.errors import UniqueViolation
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.ingest import statements
+from app.ingest.allocation import collector_paused
 from app.ingest.checks import (
     DEFAULT_MAX_FUTURE_DAYS,
     MAX_TENANT,
@@ -30,10 +48,107 @@ from app.ingest.checks import (
     check_name,
     check_rows,
 )
+from app.ingest.copy_text import field, observation_lines
+from app.ingest.messages import Envelope, fragments, outbox_lines
 from app.ingest.rows import BatchResult, CheckpointUpdate, RawObservation, Rejected, ValidRow
 from app.monitoring.metrics import INGEST_BATCH_SECONDS, INGEST_ROWS
 
+log = logging.getLogger(__name__)
 _PENDING_METRICS = "aurum.ingest.pending_metrics"
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A checked batch with its COPY text and message fragments, ready to write. Preparing is
+    Python work only, so a collection prepares the next batch while this one is written."""
+
+    params: dict[str, Any]  # tenant_id, provider, run_id, batch_id, topic, dlq_topic
+    valid: list[ValidRow]
+    rejected: list[Rejected]
+    checkpoints: list[CheckpointUpdate]
+    prefix: str  # the COPY text of the leading columns (statements.LEADING_COLUMNS)
+    lines: str  # every valid row as COPY text, after `prefix`
+    pieces: list[str]  # every valid row's observation JSON, for new rows' messages
+    spans: dict[str, tuple[date, date]]  # per series: the first and last date in the batch
+    seconds: float  # spent preparing
+
+    @property
+    def provider(self) -> str:
+        return str(self.params["provider"])
+
+
+def prepare_batch(
+    *,
+    tenant_id: str,
+    provider: str,
+    rows: Sequence[RawObservation],
+    run_id: uuid.UUID,
+    batch_id: uuid.UUID | None = None,
+    checkpoints: Sequence[CheckpointUpdate] = (),
+    topic: str,
+    dlq_topic: str,
+    max_future_days: int = DEFAULT_MAX_FUTURE_DAYS,
+) -> PreparedBatch:
+    """Check the batch and format what its writes send. Raises MalformedBatch (422) for a
+    batch that cannot be ingested at all."""
+    started = time.perf_counter()
+    check_name("tenant_id", tenant_id, MAX_TENANT)
+    check_name("topic", topic, 249)
+    check_name("dlq_topic", dlq_topic, 249)
+    if not isinstance(run_id, uuid.UUID):
+        raise MalformedBatch("run_id must be a UUID")
+    with collector_paused():
+        valid, rejected = check_rows(provider, rows, max_future_days=max_future_days)
+        updates = check_checkpoints(checkpoints)
+        batch = str(batch_id or uuid.uuid4())
+        params: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "provider": provider,
+            "run_id": str(run_id),
+            "batch_id": batch,
+            "topic": topic,
+            "dlq_topic": dlq_topic,
+        }
+        prefix = f"{field(tenant_id)}\t{field(provider)}\t{run_id}\t{batch}\t"
+        prepared = PreparedBatch(
+            params=params,
+            valid=valid,
+            rejected=rejected,
+            checkpoints=updates,
+            prefix=prefix,
+            lines=observation_lines(valid, prefix),
+            pieces=fragments(valid),
+            spans=_spans(valid),
+            seconds=0.0,
+        )
+    prepared.seconds = time.perf_counter() - started
+    return prepared
+
+
+async def write_prepared(session: AsyncSession, batch: PreparedBatch) -> BatchResult:
+    """Write a prepared batch in the session's transaction; the caller commits (module doc)."""
+    started = time.perf_counter()
+    raw = await _driver_connection(session)
+    new = changed = 0
+    async with raw.cursor() as cursor:
+        if batch.valid:
+            new, changed = await _write_rows(cursor, batch)
+        if batch.rejected:
+            dead = {**batch.params, "rows": _dead_letters_json(batch.rejected)}
+            await cursor.execute(statements.DEAD_LETTERS_WITH_DLQ, dead)
+        if batch.checkpoints:
+            marks = {**batch.params, "rows": _checkpoints_json(batch.checkpoints)}
+            await cursor.execute(statements.UPSERT_CHECKPOINTS, marks)
+
+    result = BatchResult(
+        new=new,
+        changed=changed,
+        unchanged=len(batch.valid) - new - changed,
+        rejected=len(batch.rejected),
+    )
+    seconds = batch.seconds + time.perf_counter() - started
+    _record_on_commit(session, batch.provider, result, seconds)
+    return result
 
 
 async def ingest_batch(
@@ -49,51 +164,136 @@ async def ingest_batch(
     dlq_topic: str,
     max_future_days: int = DEFAULT_MAX_FUTURE_DAYS,
 ) -> BatchResult:
-    """Write one batch in the session's transaction; the caller commits (see module doc).
-
-    Raises MalformedBatch (422) for a batch that cannot be ingested at all; the caller rolls
-    back and the checkpoint stays where it was.
-    """
-    started = time.perf_counter()
-    check_name("tenant_id", tenant_id, MAX_TENANT)
-    check_name("topic", topic, 249)
-    check_name("dlq_topic", dlq_topic, 249)
-    if not isinstance(run_id, uuid.UUID):
-        raise MalformedBatch("run_id must be a UUID")
-    valid, rejected = check_rows(provider, rows, max_future_days=max_future_days)
-    updates = check_checkpoints(checkpoints)
-    params: dict[str, Any] = {
-        "tenant_id": tenant_id,
-        "provider": provider,
-        "run_id": str(run_id),
-        "batch_id": str(batch_id or uuid.uuid4()),
-        "topic": topic,
-        "dlq_topic": dlq_topic,
-    }
-
-    raw = await _driver_connection(session)
-    new = changed = 0
-    async with raw.cursor() as cursor:
-        if valid:
-            await cursor.execute(statements.CREATE_STAGING)
-            await _copy_rows(cursor, valid)
-            await cursor.execute(statements.ANALYZE_STAGING)
-            await cursor.execute(statements.UPSERT_WITH_OUTBOX, params)
-            counts = await cursor.fetchone()
-            assert counts is not None
-            new, changed = int(counts[0]), int(counts[1])
-        if rejected:
-            dead = {**params, "rows": _dead_letters_json(rejected)}
-            await cursor.execute(statements.DEAD_LETTERS_WITH_DLQ, dead)
-        if updates:
-            marks = {**params, "rows": _checkpoints_json(updates)}
-            await cursor.execute(statements.UPSERT_CHECKPOINTS, marks)
-
-    result = BatchResult(
-        new=new, changed=changed, unchanged=len(valid) - new - changed, rejected=len(rejected)
+    """Prepare and write one batch in the session's transaction; the caller commits (see
+    module doc). Raises MalformedBatch (422) for a batch that cannot be ingested at all; the
+    caller rolls back and the checkpoint stays where it was."""
+    prepared = prepare_batch(
+        tenant_id=tenant_id,
+        provider=provider,
+        rows=rows,
+        run_id=run_id,
+        batch_id=batch_id,
+        checkpoints=checkpoints,
+        topic=topic,
+        dlq_topic=dlq_topic,
+        max_future_days=max_future_days,
     )
-    _record_on_commit(session, provider, result, time.perf_counter() - started)
-    return result
+    return await write_prepared(session, prepared)
+
+
+async def _write_rows(cursor: AsyncCursor[Any], batch: PreparedBatch) -> tuple[int, int]:
+    """(new, changed): rows with a new key go straight into the table, the others (or all,
+    after a unique violation) through staging and the upsert."""
+    stored = await _stored_keys(cursor, batch)
+    fresh, known = batch.valid, list[ValidRow]()
+    fresh_lines, fresh_pieces = batch.lines, batch.pieces
+    if stored:
+        fresh, fresh_pieces, known = [], [], []
+        for row, piece in zip(batch.valid, batch.pieces, strict=True):
+            if (row.series_id, row.obs_date) in stored:
+                known.append(row)
+            else:
+                fresh.append(row)
+                fresh_pieces.append(piece)
+        fresh_lines = observation_lines(fresh, batch.prefix)
+    new = changed = 0
+    parts: dict[str, int] = {}
+    if fresh:
+        taken = await _copy_new(cursor, batch, fresh, fresh_lines, fresh_pieces)
+        if taken is None:  # another writer stored one of these keys first: upsert them all
+            known = batch.valid
+        else:
+            new, parts = len(fresh), taken
+    if known:
+        lines = batch.lines if len(known) == len(batch.valid) else ""
+        upserted_new, changed = await _upsert(
+            cursor, lines or observation_lines(known, batch.prefix), batch.params, parts
+        )
+        new += upserted_new
+    return new, changed
+
+
+def _spans(rows: list[ValidRow]) -> dict[str, tuple[date, date]]:
+    spans: dict[str, tuple[date, date]] = {}
+    for row in rows:
+        span = spans.get(row.series_id)
+        day = row.obs_date
+        if span is None:
+            spans[row.series_id] = (day, day)
+        elif day < span[0] or day > span[1]:
+            spans[row.series_id] = (min(day, span[0]), max(day, span[1]))
+    return spans
+
+
+async def _stored_keys(cursor: AsyncCursor[Any], batch: PreparedBatch) -> set[tuple[str, date]]:
+    series = list(batch.spans)
+    await cursor.execute(
+        statements.EXISTING_KEYS,
+        {
+            "tenant_id": batch.params["tenant_id"],
+            "provider": batch.params["provider"],
+            "series": series,
+            "first": min(batch.spans[s][0] for s in series),
+            "last": max(batch.spans[s][1] for s in series),
+        },
+    )
+    return {(series_id, day) for series_id, day in await cursor.fetchall()}
+
+
+async def _copy_new(
+    cursor: AsyncCursor[Any],
+    batch: PreparedBatch,
+    rows: list[ValidRow],
+    lines: str,
+    pieces: list[str],
+) -> dict[str, int] | None:
+    """COPY rows with new keys and their messages under a savepoint; the parts each series'
+    messages took, or None when a key turned out to be stored (the savepoint rolled back)."""
+    await cursor.execute(statements.NOW_JSON)
+    now = await cursor.fetchone()
+    assert now is not None
+    params = batch.params
+    envelope = Envelope(
+        tenant_id=params["tenant_id"],
+        provider=params["provider"],
+        run_id=params["run_id"],
+        batch_id=params["batch_id"],
+        topic=params["topic"],
+        ingested_at=now[0],
+    )
+    outbox, parts = outbox_lines(rows, pieces, envelope)
+    await cursor.execute(statements.SAVEPOINT)
+    try:
+        async with cursor.copy(statements.COPY_OBSERVATIONS) as copy:
+            await copy.write(lines)
+        async with cursor.copy(statements.COPY_OUTBOX) as copy:
+            await copy.write(outbox)
+    except UniqueViolation:
+        await cursor.execute(statements.ROLLBACK_TO)
+        log.info(
+            "ingest: a key of %s batch %s was stored meanwhile; upserting the batch",
+            params["provider"],
+            params["batch_id"],
+        )
+        return None
+    await cursor.execute(statements.RELEASE)
+    return parts
+
+
+async def _upsert(
+    cursor: AsyncCursor[Any], lines: str, params: dict[str, Any], part_base: dict[str, int]
+) -> tuple[int, int]:
+    """(new, changed) of rows upserted through the staging table."""
+    await cursor.execute(statements.CREATE_STAGING)
+    async with cursor.copy(statements.COPY_STAGING) as copy:
+        await copy.write(lines)
+    await cursor.execute(statements.ANALYZE_STAGING)
+    await cursor.execute(
+        statements.UPSERT_WITH_OUTBOX, {**params, "part_base": json.dumps(part_base)}
+    )
+    counts = await cursor.fetchone()
+    assert counts is not None
+    return int(counts[0]), int(counts[1])
 
 
 async def _driver_connection(session: AsyncSession) -> AsyncConnection[Any]:
@@ -104,39 +304,6 @@ async def _driver_connection(session: AsyncSession) -> AsyncConnection[Any]:
     if not isinstance(driver, AsyncConnection):
         raise TypeError(f"ingest needs the psycopg async driver, not {type(driver).__name__}")
     return driver
-
-
-# COPY's text format: a backslash, tab, newline or carriage return inside a value is
-# escaped; a NULL is \N. Checked rows hold no NUL.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_CHUNK_ROWS = 1000
-_NULL = "\\N"
-
-
-def _text(value: str | None) -> str:
-    if value is None:
-        return _NULL
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
-
-
-def copy_lines(rows: list[ValidRow]) -> str:
-    """The rows as COPY text lines (series_id, obs_date, period_label, value, raw_value,
-    units, metadata). Formatting the text here, a chunk at a time, costs less than psycopg's
-    `write_row`, which adapts every field of every row on its own."""
-    return "".join(
-        f"{_text(row.series_id)}\t{row.obs_date.isoformat()}\t{_text(row.period_label)}\t"
-        f"{_NULL if row.value is None else repr(row.value)}\t{_text(row.raw_value)}\t"
-        f"{_text(row.units)}\t{_text(row.metadata_json)}\n"
-        for row in rows
-    )
-
-
-async def _copy_rows(cursor: Any, rows: list[ValidRow]) -> None:
-    async with cursor.copy(statements.COPY_STAGING) as copy:
-        for start in range(0, len(rows), _COPY_CHUNK_ROWS):
-            await copy.write(copy_lines(rows[start : start + _COPY_CHUNK_ROWS]))
 
 
 def _dead_letters_json(rejected: list[Rejected]) -> str:

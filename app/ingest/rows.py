@@ -8,9 +8,14 @@ from datetime import date, datetime
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RawObservation:
-    """One normalised observation; nothing about it is trusted until `check_rows` passes it."""
+    """One normalised observation; nothing about it is trusted until `check_rows` passes it.
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+    building one cost twice as much, and collectors build one per row of every page. Nothing
+    changes a row once built; rows of one page may share their metadata dict.
+    """
 
     series_id: str
     period_label: str
@@ -50,9 +55,10 @@ class CheckpointUpdate:
     cursor: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ValidRow:
-    """A row that passed every check; `metadata_json` is the metadata already serialised."""
+    """A row that passed every check; `metadata_json` is the metadata already serialised.
+    (Not frozen, for the same reason as RawObservation.)"""
 
     series_id: str
     period_label: str

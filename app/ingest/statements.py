@@ -1,12 +1,17 @@
 """The SQL of one ingest batch. Every statement is set-based: no per-row round trips.
 
-Per batch: (1) drop/create the staging table; (2) COPY the valid rows into it, then ANALYZE
-it; (3) one upsert whose RETURNING set feeds the outbox insert in the same statement; (4) dead
-letters and their DLQ outbox rows (only when rows were rejected); (5) the checkpoint upsert
-(only when checkpoints are given).
+Per batch: (1) one lookup of the keys the batch shares with stored rows (EXISTING_KEYS);
+(2) rows with a new key: under a savepoint, one COPY straight into the observations table and
+one COPY of their outbox messages (built in Python, app/ingest/messages.py); (3) rows whose
+key is stored (or every row, when the savepoint caught a unique violation): drop/create the
+staging table, COPY them into it, ANALYZE it, and one upsert whose RETURNING set feeds the
+outbox insert in the same statement; (4) dead letters and their DLQ outbox rows (only when
+rows were rejected); (5) the checkpoint upsert (only when checkpoints are given).
 """
 
 from __future__ import annotations
+
+from app.ingest.copy_text import OBSERVATION_COLUMNS
 
 STAGING = "pg_temp.aurum_ingest_staging"
 # The observation messages' schema (payload field and header), written into the statement
@@ -19,6 +24,10 @@ SCHEMA_VERSION = 2
 CREATE_STAGING = f"""
 DROP TABLE IF EXISTS {STAGING};
 CREATE TEMP TABLE aurum_ingest_staging (
+    tenant_id text NOT NULL,
+    provider text NOT NULL,
+    run_id uuid NOT NULL,
+    batch_id uuid NOT NULL,
     series_id text NOT NULL,
     obs_date date NOT NULL,
     period_label text NOT NULL,
@@ -29,10 +38,34 @@ CREATE TEMP TABLE aurum_ingest_staging (
 ) ON COMMIT DROP
 """
 
-COPY_STAGING = (
-    f"COPY {STAGING} (series_id, obs_date, period_label, value, raw_value, units, metadata) "
-    "FROM STDIN"
+# Both COPYs take the same text (app/ingest/copy_text.py): the batch's constant columns, then
+# the row's. The staging table carries the constants only so that one text serves both paths;
+# the upsert takes them from its parameters.
+LEADING_COLUMNS = "tenant_id, provider, run_id, batch_id"
+COPY_STAGING = f"COPY {STAGING} ({LEADING_COLUMNS}, {OBSERVATION_COLUMNS}) FROM STDIN"
+COPY_OBSERVATIONS = (
+    f"COPY external_timeseries_obs ({LEADING_COLUMNS}, {OBSERVATION_COLUMNS}) FROM STDIN"
 )
+COPY_OUTBOX = "COPY kafka_outbox (topic, key, payload, headers) FROM STDIN"
+
+# The stored keys among the batch's: one index range scan per series of the batch, over the
+# batch's dates (from its first to its last, all series together; keys outside a series' own
+# span are simply not among the batch's). Constants, not a join against unnest(): while the
+# table grows without statistics the planner took a join's keys as a filter over the
+# tenant's whole history. A key it does not return is new unless another writer inserts it
+# before this transaction does: the COPY then fails with a unique violation, the savepoint is
+# rolled back and every row takes the upsert instead, so the lookup only has to be right to
+# be fast.
+EXISTING_KEYS = """
+SELECT series_id, obs_date FROM external_timeseries_obs
+WHERE tenant_id = %(tenant_id)s AND provider = %(provider)s
+  AND series_id = ANY(%(series)s::text[]) AND obs_date BETWEEN %(first)s AND %(last)s
+"""
+# The transaction's now() as the SQL path puts it into a message (`ingested_at`).
+NOW_JSON = "SELECT to_json(now())::text"
+SAVEPOINT = "SAVEPOINT aurum_new_rows"
+RELEASE = "RELEASE SAVEPOINT aurum_new_rows"
+ROLLBACK_TO = "ROLLBACK TO SAVEPOINT aurum_new_rows"
 
 # Without statistics the planner guesses the staging table's size; with them it picks index
 # probes (small batch, big provider) or a hash anti-join (big batch) correctly. Cheap: ANALYZE
@@ -53,7 +86,9 @@ ANALYZE_STAGING = f"ANALYZE {STAGING}"
 # made the relay and the outbox inserts most of the ingest cost. The event_id is stable per
 # message (stored in the payload, so a resend carries the same one) and differs between
 # batches, so a value that goes A -> B -> A is three events. Outbox ids are assigned in
-# (series_id, part) order, so each key's observations go out in date order.
+# (series_id, part) order, so each key's observations go out in date order. %(part_base)s
+# (JSON, series id -> parts already taken in this batch by its new rows' messages) offsets
+# the part numbers, so the two paths never derive the same event id.
 OBSERVATIONS_PER_MESSAGE = 1000
 UPSERT_WITH_OUTBOX = f"""
 WITH up AS (
@@ -83,14 +118,15 @@ WITH up AS (
 ), parts AS (
     SELECT up.*,
            (row_number() OVER (PARTITION BY up.series_id ORDER BY up.obs_date) - 1)
-               / {OBSERVATIONS_PER_MESSAGE} AS part
+               / {OBSERVATIONS_PER_MESSAGE}
+               + COALESCE((%(part_base)s::jsonb ->> up.series_id)::int, 0) AS part
     FROM up
 ), messages AS (
     SELECT p.series_id, p.part,
            md5(concat_ws('|', %(tenant_id)s::text, %(provider)s::text, p.series_id,
                          %(batch_id)s::text, p.part))::uuid::text AS event_id,
-           jsonb_agg(
-               jsonb_build_object(
+           json_agg(
+               json_build_object(
                    'change', CASE WHEN p.inserted THEN 'new' ELSE 'changed' END,
                    'obs_date', p.obs_date,
                    'period_label', p.period_label,
@@ -105,7 +141,7 @@ WITH up AS (
 ), outbox AS (
     INSERT INTO kafka_outbox (topic, key, payload, headers)
     SELECT %(topic)s, m.series_id,
-           jsonb_build_object(
+           json_build_object(
                'schema_version', {SCHEMA_VERSION},
                'event_id', m.event_id,
                'tenant_id', %(tenant_id)s::text,
@@ -144,7 +180,7 @@ WITH r AS (
 )
 INSERT INTO kafka_outbox (topic, key, payload, headers)
 SELECT %(dlq_topic)s, e.series_id,
-       jsonb_build_object(
+       json_build_object(
            'schema_version', 1,
            'event_id', e.event_id,
            'dead_letter_id', e.id,

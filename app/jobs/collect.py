@@ -11,19 +11,20 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import checkpoints as checkpoint_repo
 from app.ingest.batching import effective_batch_size
-from app.ingest.pipeline import ingest_batch
+from app.ingest.pipeline import PreparedBatch, prepare_batch, write_prepared
 from app.providers.base import Batch, CollectContext, Collector, SeriesState
 from app.providers.config import ProviderSection
 from app.resilience.client import GuardedClient
 from app.runtime_config.snapshot import FlagSnapshot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How far the collector may run ahead of the writes, in rows: one page of the largest page
 # cap (FRED's 100,000), so the next series' page is fetched while this one's batches write.
@@ -149,8 +150,9 @@ async def collect_provider(
     """Collect what changed (or the backfill window) and store it. A batch that fails rolls
     back alone and stops the run: its checkpoint does not move, so the next run re-fetches
     from there; batches already committed stay (upserts make re-fetching them harmless).
-    The next batch is fetched and parsed while the previous one is written (`fetched_ahead`);
-    batches are still written, and committed, one at a time and in order."""
+    The next batches are fetched, parsed, checked and formatted (`prepare_batch`) while the
+    previous one is written (`fetched_ahead`); batches are still written, and committed, one
+    at a time and in order."""
     run_id = run_id or uuid.uuid4()
     summary = CollectionSummary(provider=request.provider, run_id=str(run_id))
     async with sessionmaker() as session:
@@ -167,21 +169,13 @@ async def collect_provider(
         end=request.end,
     )
     attempts_before = client.attempts.get(request.provider, 0)
+    batches = _prepared(collector.collect(ctx), request, tenant_id, run_id)
     try:
         ahead = max(1, FETCH_AHEAD_ROWS // max(1, request.batch_size))
-        async with contextlib.aclosing(fetched_ahead(collector.collect(ctx), ahead)) as batches:
-            async for batch in batches:
+        async with contextlib.aclosing(fetched_ahead(batches, ahead)) as ready:
+            async for batch, prepared in ready:
                 async with sessionmaker() as session, session.begin():
-                    result = await ingest_batch(
-                        session,
-                        tenant_id=tenant_id,
-                        provider=request.provider,
-                        rows=batch.rows,
-                        run_id=run_id,
-                        checkpoints=batch.checkpoints,
-                        topic=request.topic,
-                        dlq_topic=request.dlq_topic,
-                    )
+                    result = await write_prepared(session, prepared)
                 summary.batches += 1
                 if on_rows is not None:
                     on_rows(batch)
@@ -208,22 +202,44 @@ class _Failed:
 _END = object()
 
 
-async def fetched_ahead(batches: AsyncIterator[Batch], depth: int) -> AsyncGenerator[Batch, None]:
-    """`batches`, produced by a task that runs up to `depth` batches ahead of the consumer.
+async def _prepared(
+    batches: AsyncIterator[Batch], request: CollectionRequest, tenant_id: str, run_id: uuid.UUID
+) -> AsyncIterator[tuple[Batch, PreparedBatch]]:
+    """Each batch with its checks done and its writes formatted; a malformed one raises here,
+    and reaches the writer after the batches before it."""
+    async for batch in batches:
+        yield (
+            batch,
+            prepare_batch(
+                tenant_id=tenant_id,
+                provider=request.provider,
+                rows=batch.rows,
+                run_id=run_id,
+                checkpoints=batch.checkpoints,
+                topic=request.topic,
+                dlq_topic=request.dlq_topic,
+            ),
+        )
 
-    Fetching and parsing a batch is Python work in this process; writing one is mostly
-    PostgreSQL's work in its own process. Run one after the other, each waits for the other
-    (bench/ingest_throughput); here the collector fetches and parses batch n+1 while batch n
-    is being written. Order is kept, an error of the collector reaches the consumer after the
-    batches before it, and when the consumer stops (an error, a cancelled run) the producer
-    is cancelled: nothing it fetched ahead is written.
+
+async def fetched_ahead(items: AsyncIterator[T], depth: int) -> AsyncGenerator[T, None]:
+    """`items`, produced by a task that runs up to `depth` items ahead of the consumer.
+
+    Fetching, parsing and preparing a batch is Python work in this process; writing one is
+    mostly PostgreSQL's work in its own process. Run one after the other, each waits for the
+    other (bench/ingest_throughput); here the collector prepares batch n+1 while batch n is
+    being written. The producer hands the event loop back after every item, so the writer
+    resumes soon after PostgreSQL answers. Order is kept, an error of the collector reaches
+    the consumer after the items before it, and when the consumer stops (an error, a
+    cancelled run) the producer is cancelled: nothing it fetched ahead is written.
     """
-    queue: asyncio.Queue[Batch | _Failed | object] = asyncio.Queue(maxsize=depth)
+    queue: asyncio.Queue[T | _Failed | object] = asyncio.Queue(maxsize=depth)
 
     async def produce() -> None:
         try:
-            async for batch in batches:
-                await queue.put(batch)
+            async for item in items:
+                await queue.put(item)
+                await asyncio.sleep(0)  # let a writer whose answer arrived go first
         except Exception as exc:  # handed to the consumer, in order
             await queue.put(_Failed(exc))
         else:

@@ -9,6 +9,7 @@ in place. Values are strings, `"."` is missing; errors can arrive with a wrong c
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -16,8 +17,10 @@ from typing import Any
 
 import httpx
 
+from app.ingest.allocation import collector_paused
 from app.ingest.rows import CheckpointUpdate, RawObservation
 from app.providers.base import Batch, CollectContext, DatasetInfo, SeriesState, batched
+from app.providers.body import json_body, looks_like_markup
 from app.resilience.client import BodyVerdict
 
 PROVIDER = "fred"
@@ -29,17 +32,18 @@ FEED_WINDOW = timedelta(days=14)  # series/updates only covers the last two week
 FEED_MARKER = "__series_updates__"
 FEED_OVERLAP = timedelta(hours=1)  # FRED stamps are US Central and minute-grained
 TRAILING_WINDOW = timedelta(days=90)  # revisions re-fetched on every changed series
+PARSE_SLICE = 5000  # rows built between two hand-backs of the event loop
+_ABSENT = object()
 _OFFSET_HOURS = re.compile(r"([+-]\d{2})$")
 
 
 def inspect(response: httpx.Response) -> BodyVerdict:
     """FRED errors are `{"error_code", "error_message"}`, sometimes labelled text/xml; a body
     that is XML means `file_type=json` was lost."""
-    text = response.text.lstrip()
-    if text.startswith("<"):
+    if looks_like_markup(response):
         return BodyVerdict(error="XML answer (file_type=json missing?)")
     try:
-        body = response.json()
+        body = json_body(response)
     except ValueError:
         return BodyVerdict(error="body is not JSON")
     if isinstance(body, dict) and "error_code" in body:
@@ -79,7 +83,7 @@ class FredCollector:
         response = await ctx.client.request(
             PROVIDER, "GET", ctx.base_url.rstrip("/") + "/" + path, params=params, inspect=inspect
         )
-        body = response.json()
+        body = json_body(response)
         if not isinstance(body, dict):
             raise ValueError(f"FRED {path}: expected a JSON object")
         return body
@@ -175,7 +179,10 @@ class FredCollector:
         while True:
             body = await self._get(ctx, "series/observations", offset=offset, **params)
             page = body.get("observations") or []
-            rows.extend(_row(series_id, item, units) for item in page)
+            for start in range(0, len(page), PARSE_SLICE):
+                with collector_paused():
+                    rows.extend(_rows(series_id, page[start : start + PARSE_SLICE], units))
+                await asyncio.sleep(0)  # a page is 100,000 rows: let the writes go on meanwhile
             offset += len(page)
             if not page or offset >= int(body.get("count", 0)):
                 break
@@ -207,6 +214,37 @@ def _newer(meta: dict[str, Any], seen: datetime) -> bool:
     return updated is None or updated > seen
 
 
+def _rows(series_id: str, items: list[Any], units: str | None) -> list[RawObservation]:
+    """`_row` of each item. The common item (a text date and a text value) is built inline,
+    and rows with the same realtime window share one metadata dict; any other item goes
+    through `_row`, so the rows are the same either way."""
+    windows: dict[tuple[Any, Any], dict[str, Any]] = {}
+    rows: list[RawObservation] = []
+    append = rows.append
+    for item in items:
+        day = item.get("date") if type(item) is dict else None
+        raw = item.get("value") if type(item) is dict else None
+        if type(day) is not str or type(raw) is not str:
+            append(_row(series_id, item, units))
+            continue
+        try:
+            obs_date = date.fromisoformat(day)
+            value = None if raw == "." else float(raw)
+            window = (item.get("realtime_start", _ABSENT), item.get("realtime_end", _ABSENT))
+            metadata = windows.get(window)
+        except (ValueError, TypeError):  # not a date, not a number, an unhashable window
+            append(_row(series_id, item, units))
+            continue
+        if metadata is None:
+            metadata = windows[window] = _window(item)
+        append(RawObservation(series_id, day, obs_date, value, raw, units, metadata))
+    return rows
+
+
+def _window(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item[k] for k in ("realtime_start", "realtime_end") if k in item}
+
+
 def _row(series_id: str, item: dict[str, Any], units: str | None) -> RawObservation:
     raw = item.get("value")
     try:
@@ -220,7 +258,7 @@ def _row(series_id: str, item: dict[str, Any], units: str | None) -> RawObservat
         value=parse_value(raw),
         raw_value=None if raw is None else str(raw),
         units=units,
-        metadata={k: item[k] for k in ("realtime_start", "realtime_end") if k in item},
+        metadata=_window(item),
     )
 
 

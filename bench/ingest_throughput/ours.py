@@ -174,7 +174,7 @@ async def _published(sessionmaker: async_sessionmaker[AsyncSession], tenant: str
     async with sessionmaker() as session:
         found = await session.execute(
             text(
-                "SELECT coalesce(sum(jsonb_array_length(payload->'observations')), 0) "
+                "SELECT coalesce(sum(json_array_length(payload->'observations')), 0) "
                 "FROM kafka_outbox WHERE payload->>'tenant_id' = :t AND sent_at IS NOT NULL"
             ),
             {"t": tenant},

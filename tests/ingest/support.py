@@ -52,8 +52,8 @@ async def counts(sessionmaker: async_sessionmaker[AsyncSession], provider: str) 
         "outbox": await scalar(
             sessionmaker,
             # Observations published: a schema-2 message carries several, a DLQ message one.
-            "SELECT coalesce(sum(CASE WHEN payload ? 'observations' "
-            "THEN jsonb_array_length(payload->'observations') ELSE 1 END), 0) "
+            "SELECT coalesce(sum(CASE WHEN payload::jsonb ? 'observations' "
+            "THEN json_array_length(payload->'observations') ELSE 1 END), 0) "
             "FROM kafka_outbox WHERE payload->>'provider' = :p",
             p=provider,
         ),

@@ -116,7 +116,7 @@ def test_a_runner_killed_mid_collection_loses_and_doubles_nothing(
     with psycopg.connect(libpq_url(database_url)) as conn:
         outbox = conn.execute(
             "SELECT count(*), count(DISTINCT (k.payload->>'series_id', o->>'obs_date')) "
-            "FROM kafka_outbox AS k, jsonb_array_elements(k.payload->'observations') AS o "
+            "FROM kafka_outbox AS k, json_array_elements(k.payload->'observations') AS o "
             "WHERE k.payload->>'tenant_id' = %s",
             (tenant,),
         ).fetchone()

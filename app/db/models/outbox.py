@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-from app.db.columns import bigint_identity_pk, created_at_column, jsonb_column, timestamp_column
+from app.db.columns import (
+    bigint_identity_pk,
+    created_at_column,
+    json_column,
+    jsonb_column,
+    timestamp_column,
+)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -21,7 +27,8 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=bigint_identity_pk())
     topic: str = Field(max_length=249)
     key: str | None = Field(default=None, max_length=512)
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=jsonb_column("payload"))
+    # json, not jsonb: the message text as written and as published (migration 0007).
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column("payload"))
     headers: dict[str, Any] = Field(default_factory=dict, sa_column=jsonb_column("headers"))
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
     sent_at: datetime | None = Field(default=None, sa_column=timestamp_column("sent_at"))
