@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 
@@ -31,6 +32,12 @@ _DAILY = text(
 _RETENTION = text(
     "DELETE FROM external_timeseries_obs WHERE ctid = ANY(ARRAY("
     "SELECT ctid FROM external_timeseries_obs WHERE obs_date < :cutoff LIMIT :chunk))"
+)
+# Published outbox rows are kept a while (to inspect, or to replay by hand), then deleted;
+# an unsent row is never deleted, however old. Oldest first, along the primary key.
+_OUTBOX_RETENTION = text(
+    "DELETE FROM kafka_outbox WHERE id = ANY(ARRAY("
+    "SELECT id FROM kafka_outbox WHERE sent_at < :cutoff ORDER BY id LIMIT :chunk))"
 )
 
 
@@ -95,19 +102,33 @@ async def daily_report(ctx: RunContext) -> RunCounters:
 
 
 async def retention(ctx: RunContext) -> RunCounters:
-    days = ctx.resources.providers.config.jobs.retention_days
-    cutoff = (datetime.now(UTC) - timedelta(days=days)).date()
+    """Delete observations older than `jobs.retention_days` and outbox rows sent more than
+    `jobs.outbox_retention_days` ago, a chunk per transaction."""
+    jobs = ctx.resources.providers.config.jobs
+    now = datetime.now(UTC)
+    cutoff = (now - timedelta(days=jobs.retention_days)).date()
+    sent_before = now - timedelta(days=jobs.outbox_retention_days)
+    deleted = await _delete_in_chunks(ctx, _RETENTION, {"cutoff": cutoff})
+    outbox = await _delete_in_chunks(ctx, _OUTBOX_RETENTION, {"cutoff": sent_before})
+    ctx.counters.progress = {
+        "cutoff": cutoff.isoformat(),
+        "deleted": deleted,
+        "outbox_sent_before": sent_before.isoformat(),
+        "outbox_deleted": outbox,
+    }
+    return ctx.counters
+
+
+async def _delete_in_chunks(ctx: RunContext, statement: Any, params: dict[str, Any]) -> int:
     deleted = 0
     while True:
         async with ctx.resources.sessionmaker() as session, session.begin():
-            result = await session.execute(_RETENTION, {"cutoff": cutoff, "chunk": RETENTION_CHUNK})
+            result = await session.execute(statement, {**params, "chunk": RETENTION_CHUNK})
         count = int(getattr(result, "rowcount", 0) or 0)
         deleted += count
         ctx.checkpoint()
         if count < RETENTION_CHUNK:
-            break
-    ctx.counters.progress = {"cutoff": cutoff.isoformat(), "deleted": deleted}
-    return ctx.counters
+            return deleted
 
 
 async def quality(ctx: RunContext) -> RunCounters:

@@ -107,6 +107,8 @@ class JobsSection(_Strict):
     outbox_relay_seconds: float = Field(default=1.0, gt=0, le=60)
     # Raw external data is kept five years (runbook default); older observations are deleted.
     retention_days: int = Field(default=1826, ge=30)
+    # Outbox rows already published are deleted this long after they were sent.
+    outbox_retention_days: int = Field(default=7, ge=1)
 
 
 class Defaults(_Strict):
