@@ -9,6 +9,8 @@ DELETE /_sandbox/faults                remove every rule
 GET    /_sandbox/stats                 {"total", "by_provider", "by_endpoint"}
 DELETE /_sandbox/stats                 reset the counts
 POST   /_sandbox/advance               {"series": ["fred:GDP", ...] | {"fred": ["GDP"]}}?
+POST   /_sandbox/generate              {"series": [...]} (as advance): make up those series' data
+                                       now, not at their first request (benchmarks)
 GET    /_sandbox/truth/{provider}/{key} every published value of one series now
 """
 
@@ -114,6 +116,28 @@ async def advance(request: Request) -> Response:
     return JSONResponse(result)
 
 
+async def generate(request: Request) -> Response:
+    """Make up the chosen series' data now, so a benchmark times serving it, not inventing it."""
+    data = sandbox_of(request).data
+    try:
+        body = await _json(request)
+        if not isinstance(body, dict) or body.get("series") is None:
+            raise ValueError('body must be {"series": [...]}')
+        selection = _selection(body) or {}
+    except (ValueError, TypeError, AttributeError) as exc:
+        return _bad(str(exc))
+
+    def make() -> int:
+        return sum(len(data.view(p, key).dates) for p, keys in selection.items() for key in keys)
+
+    try:
+        observations = await run_in_threadpool(make)
+    except UnknownSeries as exc:
+        return _bad(f"unknown series {exc.args[0]}", 404)
+    series = sum(len(keys) for keys in selection.values())
+    return JSONResponse({"series": series, "observations": observations})
+
+
 async def truth(request: Request) -> Response:
     data = sandbox_of(request).data
     provider, key = request.path_params["provider"], request.path_params["series_id"]
@@ -129,5 +153,6 @@ def routes() -> list[BaseRoute]:
         Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/stats", stats, methods=["GET", "DELETE"]),
         Route("/_sandbox/advance", advance, methods=["POST"]),
+        Route("/_sandbox/generate", generate, methods=["POST"]),
         Route("/_sandbox/truth/{provider}/{series_id:path}", truth),
     ]

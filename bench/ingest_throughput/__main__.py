@@ -17,7 +17,6 @@ import click
 
 from app.embedded.tansu import TansuBroker
 from app.messaging.outbox_relay import DEFAULT_CHUNK
-from app.sandbox.server import SandboxServer
 from bench.api_overhead.dependencies import dependencies
 from bench.ingest_throughput.ours import (
     BenchFailed,
@@ -37,16 +36,10 @@ from bench.ingest_throughput.references import (
     raw_copy,
     stored_rows,
 )
+from bench.ingest_throughput.sandbox_process import sandbox_process
 
 COPY_TARGET = 0.25  # ours / raw COPY, at least
 DLT_TARGET = 5.0  # ours / dlt merge, at least
-
-
-def _warm(sandbox: SandboxServer, series: list[str]) -> None:
-    """Generate the sandbox's series before the clock starts: making up the provider's data
-    is not part of our cost (serving it over HTTP still is)."""
-    for key in series:
-        sandbox.sandbox.data.view("fred", key)
 
 
 def _verdict(ratio: float, target: float) -> str:
@@ -139,16 +132,17 @@ def main(
             stack.callback(broker.stop)
             broker.start()
             create_topics(broker.bootstrap_servers, partitions)
-            progress("starting the provider sandbox")
-            sandbox = stack.enter_context(SandboxServer(enforce_limits=False))
+            progress("starting the provider sandbox in its own process")
+            sandbox = stack.enter_context(sandbox_process(workdir / "sandbox.log"))
+            # Making up the provider's data is not our cost (serving it over HTTP still is).
             progress(f"generating {len(series)} BULK series ({rows:,} observations) in the sandbox")
-            _warm(sandbox, series)
+            sandbox.generate("fred", series)
 
             progress(f"ours: collecting {rows:,} rows (batch {batch_size:,})")
             coroutine = run_ours(
                 database_url=deps.database_url,
                 redis_url=deps.redis_url,
-                fred_base_url=sandbox.base_urls()["fred"],
+                fred_base_url=sandbox.base_url("fred"),
                 bootstrap=broker.bootstrap_servers,
                 series=series,
                 tenant=tenant,

@@ -120,3 +120,15 @@ def test_two_sandboxes_serve_identical_data() -> None:
                 )
             )
     assert bodies[0] == bodies[1]
+
+
+def test_generate_makes_up_series_ahead_and_refuses_unknown_ones(fresh: httpx.Client) -> None:
+    made = fresh.post("/_sandbox/generate", json={"series": ["fred:BULK1500", "fred:GDP"]})
+    assert made.status_code == 200
+    assert made.json()["series"] == 2 and made.json()["observations"] >= 1500
+    page = fresh.get(
+        "/fred/series/observations", params={**KEY, "series_id": "BULK1500", "limit": 10}
+    ).json()
+    assert page["count"] == 1500  # the same data a first request would have made up
+    assert fresh.post("/_sandbox/generate", json={"series": ["fred:NOPE"]}).status_code == 404
+    assert fresh.post("/_sandbox/generate", json={}).status_code == 400
