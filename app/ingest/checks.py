@@ -218,7 +218,11 @@ def _last_of_each_key(
     passed: list[ValidRow], rejected: list[Rejected]
 ) -> tuple[list[ValidRow], list[Rejected]]:
     """Keep the last row of each key; the earlier ones are rejected as duplicates."""
-    if len({(row.series_id, row.obs_date) for row in passed}) == len(passed):
+    if len({row.series_id for row in passed}) <= 1:  # the usual batch: dates alone are keys
+        unique = len({row.obs_date for row in passed})
+    else:
+        unique = len({(row.series_id, row.obs_date) for row in passed})
+    if unique == len(passed):
         return passed, rejected
     # Walk backwards so "last" needs no second pass.
     seen: set[tuple[str, date]] = set()

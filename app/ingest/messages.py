@@ -4,8 +4,9 @@ They are the messages `statements.UPSERT_WITH_OUTBOX` builds in SQL for inserted
 here instead: schema 2, one per series per batch with up to OBSERVATIONS_PER_MESSAGE of its
 observations in date order (`part` 0, 1, ...), the same fields, and the same event id
 (md5 of tenant|provider|series|batch|part as a UUID), so a consumer cannot tell which path
-wrote a row. Each observation's JSON is formatted when the batch is prepared, ahead of the
-writes (`fragments`); a message joins them once the batch knows which rows are new.
+wrote a row. Each observation's JSON is formatted, and joined into its message's array
+(`parts`), when the batch is prepared, ahead of the writes; writing a message only adds the
+envelope, which needs the transaction's now().
 """
 
 from __future__ import annotations
@@ -63,41 +64,55 @@ class Envelope:
     ingested_at: str
 
 
-def outbox_lines(
-    rows: Sequence[ValidRow], pieces: Sequence[str], envelope: Envelope
-) -> tuple[str, dict[str, int]]:
-    """COPY lines (topic, key, payload, headers) of the messages for `rows`, whose
-    observation objects are `pieces`, and how many parts each series took."""
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One message's observations: `observations` is their JSON array, already escaped for
+    COPY, so writing the message only wraps the batch's envelope around it."""
+
+    series_id: str
+    number: int
+    observations: str
+
+
+def parts(rows: Sequence[ValidRow], pieces: Sequence[str]) -> list[Part]:
+    """The messages `rows` make (their observation objects are `pieces`): per series in
+    series order, OBSERVATIONS_PER_MESSAGE at a time in date order."""
     by_series: dict[str, list[tuple[ValidRow, str]]] = {}
     for row, piece in zip(rows, pieces, strict=True):
         by_series.setdefault(row.series_id, []).append((row, piece))
-    lines: list[str] = []
-    parts: dict[str, int] = {}
-    topic = field(envelope.topic)
+    out: list[Part] = []
     for series_id in sorted(by_series):
         entries = by_series[series_id]
         dates = [row.obs_date for row, _ in entries]
         if any(map(operator.gt, dates, dates[1:])):  # collectors mostly send date order
             entries.sort(key=lambda entry: entry[0].obs_date)
-        key = field(series_id)
-        count = 0
-        for start in range(0, len(entries), OBSERVATIONS_PER_MESSAGE):
+        for number, start in enumerate(range(0, len(entries), OBSERVATIONS_PER_MESSAGE)):
             chunk = entries[start : start + OBSERVATIONS_PER_MESSAGE]
-            payload, headers = _message(envelope, series_id, count, [p for _, p in chunk])
-            lines.append(f"{topic}\t{key}\t{field(payload)}\t{field(headers)}\n")
-            count += 1
-        parts[series_id] = count
-    return "".join(lines), parts
+            out.append(Part(series_id, number, field(f"[{','.join(p for _, p in chunk)}]")))
+    return out
 
 
-def _message(envelope: Envelope, series_id: str, part: int, pieces: list[str]) -> tuple[str, str]:
-    event = event_id(envelope.tenant_id, envelope.provider, series_id, envelope.batch_id, part)
-    payload = (
-        f'{{"schema_version":{SCHEMA_VERSION},"event_id":"{event}",'
-        f'"tenant_id":{_STRING(envelope.tenant_id)},"provider":{_STRING(envelope.provider)},'
-        f'"series_id":{_STRING(series_id)},"part":{part},'
-        f'"run_id":"{envelope.run_id}","batch_id":"{envelope.batch_id}",'
-        f'"ingested_at":{envelope.ingested_at},"observations":[{",".join(pieces)}]}}'
-    )
-    headers = f'{{"schema_version":"{SCHEMA_VERSION}","event_id":"{event}"}}'
-    return payload, headers
+def outbox_lines(messages: Sequence[Part], envelope: Envelope) -> tuple[str, dict[str, int]]:
+    """COPY lines (topic, key, payload, headers) of the messages, and how many parts each
+    series took."""
+    topic = field(envelope.topic)
+    lines: list[str] = []
+    taken: dict[str, int] = {}
+    for part in messages:
+        event = event_id(
+            envelope.tenant_id, envelope.provider, part.series_id, envelope.batch_id, part.number
+        )
+        head = (
+            f'{{"schema_version":{SCHEMA_VERSION},"event_id":"{event}",'
+            f'"tenant_id":{_STRING(envelope.tenant_id)},"provider":{_STRING(envelope.provider)},'
+            f'"series_id":{_STRING(part.series_id)},"part":{part.number},'
+            f'"run_id":"{envelope.run_id}","batch_id":"{envelope.batch_id}",'
+            f'"ingested_at":{envelope.ingested_at},"observations":'
+        )
+        headers = f'{{"schema_version":"{SCHEMA_VERSION}","event_id":"{event}"}}'
+        lines.append(
+            f"{topic}\t{field(part.series_id)}\t{field(head)}{part.observations}}}\t"
+            f"{field(headers)}\n"
+        )
+        taken[part.series_id] = part.number + 1
+    return "".join(lines), taken

@@ -49,7 +49,7 @@ from app.ingest.checks import (
     check_rows,
 )
 from app.ingest.copy_text import field, observation_lines
-from app.ingest.messages import Envelope, fragments, outbox_lines
+from app.ingest.messages import Envelope, Part, fragments, outbox_lines, parts
 from app.ingest.rows import BatchResult, CheckpointUpdate, RawObservation, Rejected, ValidRow
 from app.monitoring.metrics import INGEST_BATCH_SECONDS, INGEST_ROWS
 
@@ -69,6 +69,7 @@ class PreparedBatch:
     prefix: str  # the COPY text of the leading columns (statements.LEADING_COLUMNS)
     lines: str  # every valid row as COPY text, after `prefix`
     pieces: list[str]  # every valid row's observation JSON, for new rows' messages
+    parts: list[Part]  # the messages of every valid row, if all of them turn out new
     spans: dict[str, tuple[date, date]]  # per series: the first and last date in the batch
     seconds: float  # spent preparing
 
@@ -110,6 +111,7 @@ def prepare_batch(
             "dlq_topic": dlq_topic,
         }
         prefix = f"{field(tenant_id)}\t{field(provider)}\t{run_id}\t{batch}\t"
+        pieces = fragments(valid)
         prepared = PreparedBatch(
             params=params,
             valid=valid,
@@ -117,7 +119,8 @@ def prepare_batch(
             checkpoints=updates,
             prefix=prefix,
             lines=observation_lines(valid, prefix),
-            pieces=fragments(valid),
+            pieces=pieces,
+            parts=parts(valid, pieces),
             spans=_spans(valid),
             seconds=0.0,
         )
@@ -184,9 +187,9 @@ async def ingest_batch(
 async def _write_rows(cursor: AsyncCursor[Any], batch: PreparedBatch) -> tuple[int, int]:
     """(new, changed): rows with a new key go straight into the table, the others (or all,
     after a unique violation) through staging and the upsert."""
-    stored = await _stored_keys(cursor, batch)
+    now, stored = await _stored_keys(cursor, batch)
     fresh, known = batch.valid, list[ValidRow]()
-    fresh_lines, fresh_pieces = batch.lines, batch.pieces
+    fresh_lines, fresh_parts = batch.lines, batch.parts
     if stored:
         fresh, fresh_pieces, known = [], [], []
         for row, piece in zip(batch.valid, batch.pieces, strict=True):
@@ -196,24 +199,29 @@ async def _write_rows(cursor: AsyncCursor[Any], batch: PreparedBatch) -> tuple[i
                 fresh.append(row)
                 fresh_pieces.append(piece)
         fresh_lines = observation_lines(fresh, batch.prefix)
+        fresh_parts = parts(fresh, fresh_pieces)
     new = changed = 0
-    parts: dict[str, int] = {}
+    taken: dict[str, int] = {}
     if fresh:
-        taken = await _copy_new(cursor, batch, fresh, fresh_lines, fresh_pieces)
-        if taken is None:  # another writer stored one of these keys first: upsert them all
+        copied = await _copy_new(cursor, batch, fresh_lines, fresh_parts, now)
+        if copied is None:  # another writer stored one of these keys first: upsert them all
             known = batch.valid
         else:
-            new, parts = len(fresh), taken
+            new, taken = len(fresh), copied
     if known:
         lines = batch.lines if len(known) == len(batch.valid) else ""
         upserted_new, changed = await _upsert(
-            cursor, lines or observation_lines(known, batch.prefix), batch.params, parts
+            cursor, lines or observation_lines(known, batch.prefix), batch.params, taken
         )
         new += upserted_new
     return new, changed
 
 
 def _spans(rows: list[ValidRow]) -> dict[str, tuple[date, date]]:
+    """Per series, the first and last date of the batch's rows."""
+    if len(series := {row.series_id for row in rows}) == 1:  # the usual batch
+        dates = [row.obs_date for row in rows]
+        return {series.pop(): (min(dates), max(dates))}
     spans: dict[str, tuple[date, date]] = {}
     for row in rows:
         span = spans.get(row.series_id)
@@ -225,7 +233,10 @@ def _spans(rows: list[ValidRow]) -> dict[str, tuple[date, date]]:
     return spans
 
 
-async def _stored_keys(cursor: AsyncCursor[Any], batch: PreparedBatch) -> set[tuple[str, date]]:
+async def _stored_keys(
+    cursor: AsyncCursor[Any], batch: PreparedBatch
+) -> tuple[str, set[tuple[str, date]]]:
+    """The transaction's now() (JSON), and the batch's keys that are stored."""
     series = list(batch.spans)
     await cursor.execute(
         statements.EXISTING_KEYS,
@@ -237,21 +248,19 @@ async def _stored_keys(cursor: AsyncCursor[Any], batch: PreparedBatch) -> set[tu
             "last": max(batch.spans[s][1] for s in series),
         },
     )
-    return {(series_id, day) for series_id, day in await cursor.fetchall()}
+    found = await cursor.fetchall()
+    return found[0][0], {(s, day) for _, s, day in found if s is not None}
 
 
 async def _copy_new(
     cursor: AsyncCursor[Any],
     batch: PreparedBatch,
-    rows: list[ValidRow],
     lines: str,
-    pieces: list[str],
+    messages: list[Part],
+    now: str,
 ) -> dict[str, int] | None:
     """COPY rows with new keys and their messages under a savepoint; the parts each series'
     messages took, or None when a key turned out to be stored (the savepoint rolled back)."""
-    await cursor.execute(statements.NOW_JSON)
-    now = await cursor.fetchone()
-    assert now is not None
     params = batch.params
     envelope = Envelope(
         tenant_id=params["tenant_id"],
@@ -259,9 +268,9 @@ async def _copy_new(
         run_id=params["run_id"],
         batch_id=params["batch_id"],
         topic=params["topic"],
-        ingested_at=now[0],
+        ingested_at=now,
     )
-    outbox, parts = outbox_lines(rows, pieces, envelope)
+    outbox, taken = outbox_lines(messages, envelope)
     await cursor.execute(statements.SAVEPOINT)
     try:
         async with cursor.copy(statements.COPY_OBSERVATIONS) as copy:
@@ -276,8 +285,7 @@ async def _copy_new(
             params["batch_id"],
         )
         return None
-    await cursor.execute(statements.RELEASE)
-    return parts
+    return taken
 
 
 async def _upsert(

@@ -57,14 +57,17 @@ COPY_OUTBOX = "COPY kafka_outbox (topic, key, payload, headers) FROM STDIN"
 # rolled back and every row takes the upsert instead, so the lookup only has to be right to
 # be fast.
 EXISTING_KEYS = """
-SELECT series_id, obs_date FROM external_timeseries_obs
-WHERE tenant_id = %(tenant_id)s AND provider = %(provider)s
-  AND series_id = ANY(%(series)s::text[]) AND obs_date BETWEEN %(first)s AND %(last)s
+SELECT to_json(now())::text, k.series_id, k.obs_date
+FROM (SELECT 1) AS one LEFT JOIN (
+    SELECT series_id, obs_date FROM external_timeseries_obs
+    WHERE tenant_id = %(tenant_id)s AND provider = %(provider)s
+      AND series_id = ANY(%(series)s::text[]) AND obs_date BETWEEN %(first)s AND %(last)s
+) AS k ON true
 """
-# The transaction's now() as the SQL path puts it into a message (`ingested_at`).
-NOW_JSON = "SELECT to_json(now())::text"
+# The first column of every row (there is always one) is the transaction's now() as the SQL
+# path puts it into a message (`ingested_at`).
+# Released by the commit: nothing after the new rows' COPY needs to outlive it separately.
 SAVEPOINT = "SAVEPOINT aurum_new_rows"
-RELEASE = "RELEASE SAVEPOINT aurum_new_rows"
 ROLLBACK_TO = "ROLLBACK TO SAVEPOINT aurum_new_rows"
 
 # Without statistics the planner guesses the staging table's size; with them it picks index
