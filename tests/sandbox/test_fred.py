@@ -111,3 +111,17 @@ def test_synthetic_series_are_outside_the_updates_window() -> None:
         http.post("/_sandbox/advance", json={"series": ids}).raise_for_status()
         body = http.get("/fred/series/updates", params=KEY).json()
         assert {s["id"] for s in body["seriess"][:2]} == {"SYN0003", "SYN0007"}
+
+
+def test_observation_pages_are_the_bytes_a_json_response_of_their_dicts_would_be(
+    http: httpx.Client,
+) -> None:
+    """The page's rows are formatted as text, not dicts: the answer must not change."""
+    from starlette.responses import JSONResponse
+
+    answer = http.get(
+        "/fred/series/observations", params={**KEY, "series_id": "UNRATE", "limit": 50}
+    )
+    body = answer.json()
+    assert len(body["observations"]) == 50 and list(body)[-1] == "observations"
+    assert answer.content == JSONResponse(body).body
