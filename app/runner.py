@@ -23,7 +23,13 @@ import click
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.bootstrap import StartupError, check_provider_config, check_redis, resolve_redis_url
+from app.bootstrap import (
+    StartupError,
+    check_provider_config,
+    check_redis,
+    resolve_redis_url,
+    tune_interpreter,
+)
 from app.cli.database import database_url_for_commands
 from app.cli.output import fail
 from app.cli.settings_loader import load_settings
@@ -255,6 +261,7 @@ def main(
     """Collect from providers into PostgreSQL (and the Kafka outbox)."""
     settings = load_settings(**({"log_level": log_level} if log_level else {}))
     configure_logging(settings)
+    tune_interpreter()
     chosen = [p.strip() for p in providers.split(",") if p.strip()]
     unknown = sorted(set(chosen) - set(PROVIDER_NAMES))
     if unknown:

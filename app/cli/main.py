@@ -31,7 +31,7 @@ cli.add_command(token)
 @click.option("--port", type=int, default=None, help="Port (default AURUM_PORT, 8080).")
 def serve(host: str | None, port: int | None) -> None:
     """Start the API (and the embedded PostgreSQL/Redis when no URLs are set)."""
-    from app.bootstrap import prepare
+    from app.bootstrap import prepare, tune_interpreter
     from app.cli.serving import run_server
     from app.main import create_app
     from app.observability.logging import configure_logging
@@ -39,6 +39,7 @@ def serve(host: str | None, port: int | None) -> None:
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value}
     settings = with_local_jwt_secret(load_settings(**overrides))
     configure_logging(settings)
+    tune_interpreter()
     try:
         dependencies = prepare(settings)
     except StartupError as exc:

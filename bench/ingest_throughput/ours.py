@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from app.bootstrap import tune_interpreter
 from app.db.engine import async_url, build_sessionmaker
 from app.jobs.collect import CollectionRequest, CollectionSummary, collect_provider
 from app.messaging.outbox_relay import OutboxRelay
@@ -90,6 +91,7 @@ async def run_ours(
     batch_size: int,
     relay_chunk: int,
 ) -> OursResult:
+    tune_interpreter()  # as `aurum serve` and the runner set the process up
     engine = create_async_engine(async_url(database_url))
     sessionmaker = build_sessionmaker(engine)
     try:
