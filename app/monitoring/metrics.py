@@ -195,7 +195,8 @@ INGEST_ROWS = Counter(
 )
 INGEST_BATCH_SECONDS = Histogram(
     f"{PREFIX}_ingest_batch_seconds",
-    "Duration of one ingest batch (checks, COPY, upsert, outbox, checkpoints), before commit.",
+    "Duration of one ingest batch (preparing: checks and formatting; writing: COPY, upsert, "
+    "outbox, checkpoints), before commit.",
     ["provider"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
