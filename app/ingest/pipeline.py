@@ -70,7 +70,9 @@ class PreparedBatch:
     lines: str  # every valid row as COPY text, after `prefix`
     pieces: list[str]  # every valid row's observation JSON, for new rows' messages
     parts: list[Part]  # the messages of every valid row, if all of them turn out new
-    spans: dict[str, tuple[date, date]]  # per series: the first and last date in the batch
+    series: list[str]  # the valid rows' series
+    first: date | None  # the valid rows' earliest date
+    last: date | None  # and latest
     seconds: float  # spent preparing
 
     @property
@@ -112,6 +114,7 @@ def prepare_batch(
         }
         prefix = f"{field(tenant_id)}\t{field(provider)}\t{run_id}\t{batch}\t"
         pieces = fragments(valid)
+        dates = [row.obs_date for row in valid]
         prepared = PreparedBatch(
             params=params,
             valid=valid,
@@ -121,7 +124,9 @@ def prepare_batch(
             lines=observation_lines(valid, prefix),
             pieces=pieces,
             parts=parts(valid, pieces),
-            spans=_spans(valid),
+            series=sorted({row.series_id for row in valid}),
+            first=min(dates, default=None),
+            last=max(dates, default=None),
             seconds=0.0,
         )
     prepared.seconds = time.perf_counter() - started
@@ -217,35 +222,18 @@ async def _write_rows(cursor: AsyncCursor[Any], batch: PreparedBatch) -> tuple[i
     return new, changed
 
 
-def _spans(rows: list[ValidRow]) -> dict[str, tuple[date, date]]:
-    """Per series, the first and last date of the batch's rows."""
-    if len(series := {row.series_id for row in rows}) == 1:  # the usual batch
-        dates = [row.obs_date for row in rows]
-        return {series.pop(): (min(dates), max(dates))}
-    spans: dict[str, tuple[date, date]] = {}
-    for row in rows:
-        span = spans.get(row.series_id)
-        day = row.obs_date
-        if span is None:
-            spans[row.series_id] = (day, day)
-        elif day < span[0] or day > span[1]:
-            spans[row.series_id] = (min(day, span[0]), max(day, span[1]))
-    return spans
-
-
 async def _stored_keys(
     cursor: AsyncCursor[Any], batch: PreparedBatch
 ) -> tuple[str, set[tuple[str, date]]]:
     """The transaction's now() (JSON), and the batch's keys that are stored."""
-    series = list(batch.spans)
     await cursor.execute(
         statements.EXISTING_KEYS,
         {
             "tenant_id": batch.params["tenant_id"],
             "provider": batch.params["provider"],
-            "series": series,
-            "first": min(batch.spans[s][0] for s in series),
-            "last": max(batch.spans[s][1] for s in series),
+            "series": batch.series,
+            "first": batch.first,
+            "last": batch.last,
         },
     )
     found = await cursor.fetchall()

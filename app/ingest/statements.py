@@ -49,13 +49,13 @@ COPY_OBSERVATIONS = (
 COPY_OUTBOX = "COPY kafka_outbox (topic, key, payload, headers) FROM STDIN"
 
 # The stored keys among the batch's: one index range scan per series of the batch, over the
-# batch's dates (from its first to its last, all series together; keys outside a series' own
-# span are simply not among the batch's). Constants, not a join against unnest(): while the
-# table grows without statistics the planner took a join's keys as a filter over the
-# tenant's whole history. A key it does not return is new unless another writer inserts it
-# before this transaction does: the COPY then fails with a unique violation, the savepoint is
-# rolled back and every row takes the upsert instead, so the lookup only has to be right to
-# be fast.
+# batch's dates (from its first to its last, all series together; a key it returns outside a
+# series' own dates is simply not among the batch's). Constants, not a join against
+# unnest(): while the table grows without statistics the planner took a join's keys as a
+# filter over the tenant's whole history. A key it does not return is new unless another
+# writer inserts it before this transaction does: the COPY then fails with a unique
+# violation, the savepoint is rolled back and every row takes the upsert instead, so the
+# lookup only has to be right to be fast.
 EXISTING_KEYS = """
 SELECT to_json(now())::text, k.series_id, k.obs_date
 FROM (SELECT 1) AS one LEFT JOIN (
