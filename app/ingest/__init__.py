@@ -1,2 +1,2 @@
-"""The ingest pipeline: row checks → COPY to staging → upsert + outbox + checkpoint, in one
-transaction."""
+"""The ingest pipeline: row checks → new keys COPYed into the table, stored keys upserted
+through staging → outbox + dead letters + checkpoint, in one transaction per batch."""

@@ -3,10 +3,11 @@
 They are the messages `statements.UPSERT_WITH_OUTBOX` builds in SQL for inserted rows, built
 here instead: schema 2, one per series per batch with up to OBSERVATIONS_PER_MESSAGE of its
 observations in date order (`part` 0, 1, ...), the same fields, and the same event id
-(md5 of tenant|provider|series|batch|part as a UUID), so a consumer cannot tell which path
-wrote a row. Each observation's JSON is formatted, and joined into its message's array
-(`parts`), when the batch is prepared, ahead of the writes; writing a message only adds the
-envelope, which needs the transaction's now().
+(md5 of tenant|provider|series|batch|part as a UUID): the same content whichever path wrote
+a row (the SQL path's JSON text is spaced differently; `payload` is json, kept as written).
+Each observation's JSON is formatted, and joined into its message's array (`parts`), when
+the batch is prepared, ahead of the writes; writing a message only adds the envelope, which
+needs the transaction's now().
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ async def _prepared(
     and reaches the writer after the batches before it. Preparing runs in a worker thread:
     run on the event loop, a batch's 15-25 ms of Python held up the writer whose answer from
     PostgreSQL had arrived meanwhile, and PostgreSQL waited; from a thread the interpreter
-    switches to the writer within its switch interval (5 ms)."""
+    switches to the writer within its switch interval (0.5 ms in `aurum serve` and the
+    runner: app.bootstrap.tune_interpreter)."""
     async for batch in batches:
         prepared = await asyncio.to_thread(
             functools.partial(

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.ingest.rows import RawObservation
+from app.ingest.pipeline import ingest_batch
+from app.ingest.rows import BatchResult, RawObservation
+from tests.ingest.conftest import Names
+
+
+async def ingest(
+    session: AsyncSession, names: Names, batch: list[Any], **kwargs: Any
+) -> BatchResult:
+    """One batch for the test's provider, in the session's transaction (not committed)."""
+    return await ingest_batch(
+        session,
+        tenant_id="default",
+        provider=names.provider,
+        rows=batch,
+        run_id=uuid.uuid4(),
+        topic=names.topic,
+        dlq_topic=names.dlq_topic,
+        **kwargs,
+    )
+
+
+async def ingest_committed(
+    sessionmaker: async_sessionmaker[AsyncSession], names: Names, batch: list[Any], **kwargs: Any
+) -> BatchResult:
+    """One batch for the test's provider, committed."""
+    async with sessionmaker() as session:
+        result = await ingest(session, names, batch, **kwargs)
+        await session.commit()
+    return result
 
 
 def obs(series_id: str, day: date, value: float | None, **extra: Any) -> RawObservation:

@@ -5,40 +5,19 @@ key between the lookup and the COPY (the savepoint falls back to the upsert)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import date
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.ingest.pipeline import ingest_batch
-from app.ingest.rows import BatchResult, RawObservation
+from app.ingest.rows import BatchResult
 from tests.ingest.conftest import Names
-from tests.ingest.support import counts, daily, obs, rows
+from tests.ingest.support import counts, daily, ingest, ingest_committed, obs, rows
 
 SM = async_sessionmaker[AsyncSession]
 ENVELOPE = {"schema_version", "event_id", "tenant_id", "provider", "series_id", "part",
             "run_id", "batch_id", "ingested_at", "observations"}  # fmt: skip
-
-
-async def _ingest(session: AsyncSession, names: Names, batch: list[RawObservation]) -> BatchResult:
-    return await ingest_batch(
-        session,
-        tenant_id="default",
-        provider=names.provider,
-        rows=batch,
-        run_id=uuid.uuid4(),
-        topic=names.topic,
-        dlq_topic=names.dlq_topic,
-    )
-
-
-async def _commit(sessionmaker: SM, names: Names, batch: list[RawObservation]) -> BatchResult:
-    async with sessionmaker() as session:
-        result = await _ingest(session, names, batch)
-        await session.commit()
-    return result
 
 
 async def _messages(sessionmaker: SM, names: Names) -> list[dict[str, Any]]:
@@ -54,10 +33,10 @@ async def _messages(sessionmaker: SM, names: Names) -> list[dict[str, Any]]:
 
 async def test_new_and_stored_keys_in_one_batch(sessionmaker: SM, names: Names) -> None:
     first = daily("S", 3)  # 2020-01-01 .. 03
-    await _commit(sessionmaker, names, first)
+    await ingest_committed(sessionmaker, names, first)
     batch = [*daily("S", 7)]  # the same three, then four new days
     batch[1] = obs("S", date(2020, 1, 2), 99.5)  # one stored key changes
-    result = await _commit(sessionmaker, names, batch)
+    result = await ingest_committed(sessionmaker, names, batch)
     assert result == BatchResult(new=4, changed=1, unchanged=2, rejected=0)
     assert await counts(sessionmaker, names.provider) == {"obs": 7, "outbox": 3 + 4 + 1, "dead": 0}
 
@@ -83,10 +62,10 @@ async def test_a_new_rows_message_has_the_content_the_sql_path_gives(
     tricky = [obs("Q\\1", date(2021, 1, d), v, units='a "unit"\t\\', metadata={"k": "é\n"})
               for d, v in ((1, -0.0), (2, 1e-300), (3, 12345678901234.5))]  # fmt: skip
     tricky.append(obs("Q\\1", date(2021, 1, 4), None, raw_value=None))
-    await _commit(sessionmaker, names, tricky)
+    await ingest_committed(sessionmaker, names, tricky)
     changed = [obs(r.series_id, r.obs_date or date.min, 7.0) for r in tricky]
-    await _commit(sessionmaker, names, changed)
-    await _commit(sessionmaker, names, tricky)  # back again: the upsert path, `changed`
+    await ingest_committed(sessionmaker, names, changed)
+    await ingest_committed(sessionmaker, names, tricky)  # back again: the upsert path, `changed`
     new, _, back = await _messages(sessionmaker, names)
     assert _shared(new) == _shared(back)  # the envelope, but for per-batch ids and time
     assert [{**o, "change": "changed"} for o in new["observations"]] == back["observations"]
@@ -102,9 +81,9 @@ async def test_a_key_stored_by_another_writer_meanwhile_falls_back_to_the_upsert
     back and its whole batch takes the upsert: nothing is lost, nothing doubled."""
     key = obs("K", date(2022, 5, 1), 1.0)
     async with sessionmaker() as first:
-        await _ingest(first, names, [key])
+        await ingest(first, names, [key])
         other = asyncio.create_task(
-            _commit(sessionmaker, names, [key, *daily("K", 2, start=date(2022, 5, 2))])
+            ingest_committed(sessionmaker, names, [key, *daily("K", 2, start=date(2022, 5, 2))])
         )
         await _wait_for_a_lock_wait(first)
         await first.commit()

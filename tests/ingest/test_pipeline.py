@@ -16,31 +16,15 @@ from app.ingest.checks import MalformedBatch
 from app.ingest.pipeline import ingest_batch
 from app.ingest.rows import BatchResult, CheckpointUpdate, RawObservation
 from tests.ingest.conftest import Names
-from tests.ingest.support import counts, daily, obs, rows, scalar
+from tests.ingest.support import counts, daily, ingest_committed, obs, rows, scalar
 
 SM = async_sessionmaker[AsyncSession]
-
-
-async def _ingest(sessionmaker: SM, names: Names, batch: list[Any], **kwargs: Any) -> BatchResult:
-    async with sessionmaker() as session:
-        result = await ingest_batch(
-            session,
-            tenant_id="default",
-            provider=names.provider,
-            rows=batch,
-            run_id=uuid.uuid4(),
-            topic=names.topic,
-            dlq_topic=names.dlq_topic,
-            **kwargs,
-        )
-        await session.commit()
-    return result
 
 
 async def test_new_rows_land_with_one_outbox_message_per_series(
     sessionmaker: SM, names: Names
 ) -> None:
-    result = await _ingest(sessionmaker, names, daily("DGS10", 5) + daily("DEXUSEU", 3))
+    result = await ingest_committed(sessionmaker, names, daily("DGS10", 5) + daily("DEXUSEU", 3))
     assert result == BatchResult(new=8, changed=0, unchanged=0, rejected=0)
     assert await counts(sessionmaker, names.provider) == {"obs": 8, "outbox": 8, "dead": 0}
 
@@ -67,7 +51,7 @@ async def test_a_big_series_batch_is_split_into_parts_in_date_order(
     sessionmaker: SM, names: Names
 ) -> None:
     size = statements.OBSERVATIONS_PER_MESSAGE * 2 + 1
-    await _ingest(sessionmaker, names, daily("LONG", size))
+    await ingest_committed(sessionmaker, names, daily("LONG", size))
     payloads = [
         row[0]
         for row in await rows(
@@ -85,8 +69,8 @@ async def test_a_big_series_batch_is_split_into_parts_in_date_order(
 async def test_identical_rerun_changes_nothing_and_emits_nothing(
     sessionmaker: SM, names: Names
 ) -> None:
-    await _ingest(sessionmaker, names, daily("DGS10", 5))
-    again = await _ingest(sessionmaker, names, daily("DGS10", 5))
+    await ingest_committed(sessionmaker, names, daily("DGS10", 5))
+    again = await ingest_committed(sessionmaker, names, daily("DGS10", 5))
     assert again == BatchResult(new=0, changed=0, unchanged=5, rejected=0)
     assert await counts(sessionmaker, names.provider) == {"obs": 5, "outbox": 5, "dead": 0}
 
@@ -95,9 +79,9 @@ async def test_a_changed_value_is_one_changed_row_and_one_message(
     sessionmaker: SM, names: Names
 ) -> None:
     batch = daily("DGS10", 5)
-    await _ingest(sessionmaker, names, batch)
+    await ingest_committed(sessionmaker, names, batch)
     batch[2] = obs("DGS10", batch[2].obs_date or date.min, 42.5)
-    result = await _ingest(sessionmaker, names, batch)
+    result = await ingest_committed(sessionmaker, names, batch)
     assert result == BatchResult(new=0, changed=1, unchanged=4, rejected=0)
     assert await counts(sessionmaker, names.provider) == {"obs": 5, "outbox": 6, "dead": 0}
     value, updated_at = (
@@ -119,8 +103,8 @@ async def test_a_changed_value_is_one_changed_row_and_one_message(
 
 
 async def test_only_metadata_differing_is_not_a_change(sessionmaker: SM, names: Names) -> None:
-    await _ingest(sessionmaker, names, [obs("S", date(2021, 1, 1), 1.0)])
-    result = await _ingest(
+    await ingest_committed(sessionmaker, names, [obs("S", date(2021, 1, 1), 1.0)])
+    result = await ingest_committed(
         sessionmaker, names, [obs("S", date(2021, 1, 1), 1.0, metadata={"fetched": "later"})]
     )
     assert result.unchanged == 1
@@ -140,7 +124,7 @@ async def test_bad_rows_are_dead_lettered_with_reasons_and_good_rows_land(
         obs("FUTURE", date(2999, 1, 1), 5.0),
         obs("NULLVAL", day, None),  # a missing value is allowed (FRED's ".")
     ]
-    result = await _ingest(sessionmaker, names, batch)
+    result = await ingest_committed(sessionmaker, names, batch)
     assert result == BatchResult(new=2, changed=0, unchanged=0, rejected=6)
 
     dead = await rows(
@@ -197,7 +181,9 @@ async def test_a_rolled_back_batch_leaves_nothing(sessionmaker: SM, names: Names
     assert await _checkpoint(sessionmaker, names.provider, "DGS10") is None
 
     # The rerun writes the batch exactly once.
-    result = await _ingest(sessionmaker, names, daily("DGS10", 5), checkpoints=[checkpoint])
+    result = await ingest_committed(
+        sessionmaker, names, daily("DGS10", 5), checkpoints=[checkpoint]
+    )
     assert result.new == 5
     assert await counts(sessionmaker, names.provider) == {"obs": 5, "outbox": 5, "dead": 0}
     assert await _checkpoint(sessionmaker, names.provider, "DGS10") == (
@@ -229,7 +215,7 @@ async def test_checkpoint_advances_only_on_commit_and_never_backwards(
         {"offset": 10},
     )
     backfill = CheckpointUpdate("S1", date(2020, 1, 1), None, {"offset": 0})
-    await _ingest(sessionmaker, names, [], checkpoints=[backfill])
+    await ingest_committed(sessionmaker, names, [], checkpoints=[backfill])
     assert await _checkpoint(sessionmaker, names.provider, "S1") == (
         date(2024, 9, 20),
         {"offset": 0},
@@ -248,7 +234,7 @@ async def test_a_malformed_batch_fails_cleanly(
 ) -> None:
     checkpoint = CheckpointUpdate("OK", date(2020, 1, 1))
     with pytest.raises(MalformedBatch):
-        await _ingest(sessionmaker, names, batch, checkpoints=[checkpoint])
+        await ingest_committed(sessionmaker, names, batch, checkpoints=[checkpoint])
     assert await counts(sessionmaker, names.provider) == {"obs": 0, "outbox": 0, "dead": 0}
     assert await _checkpoint(sessionmaker, names.provider, "OK") is None
 
@@ -256,20 +242,20 @@ async def test_a_malformed_batch_fails_cleanly(
 async def test_a_malformed_checkpoint_fails_the_batch(sessionmaker: SM, names: Names) -> None:
     naive = CheckpointUpdate("S", date(2020, 1, 1), datetime(2020, 1, 1), {})
     with pytest.raises(MalformedBatch, match="timezone-aware"):
-        await _ingest(sessionmaker, names, daily("S", 3), checkpoints=[naive])
+        await ingest_committed(sessionmaker, names, daily("S", 3), checkpoints=[naive])
     assert await counts(sessionmaker, names.provider) == {"obs": 0, "outbox": 0, "dead": 0}
 
 
 async def test_twenty_thousand_rows_in_one_batch(sessionmaker: SM, names: Names) -> None:
     batch = [r for i in range(20) for r in daily(f"SERIES{i}", 1000)]
-    result = await _ingest(sessionmaker, names, batch)
+    result = await ingest_committed(sessionmaker, names, batch)
     assert result == BatchResult(new=20_000, changed=0, unchanged=0, rejected=0)
     assert await counts(sessionmaker, names.provider) == {
         "obs": 20_000,
         "outbox": 20_000,
         "dead": 0,
     }
-    again = await _ingest(sessionmaker, names, batch)
+    again = await ingest_committed(sessionmaker, names, batch)
     assert again.unchanged == 20_000
 
 
@@ -323,8 +309,8 @@ async def test_metrics_count_committed_batches_only(sessionmaker: SM, names: Nam
             )
             raise RuntimeError("rolled back")
     assert ingested("new") == 0
-    await _ingest(sessionmaker, names, [*daily("M", 4), obs("", date(2020, 1, 1), 1.0)])
-    await _ingest(sessionmaker, names, daily("M", 4))
+    await ingest_committed(sessionmaker, names, [*daily("M", 4), obs("", date(2020, 1, 1), 1.0)])
+    await ingest_committed(sessionmaker, names, daily("M", 4))
     assert (ingested("new"), ingested("unchanged"), ingested("rejected")) == (4, 4, 1)
 
 
@@ -340,7 +326,7 @@ async def test_text_with_copy_control_characters_lands_unchanged(
         obs("ESC2", date(2021, 1, 2), 1e-300, raw_value=None, units=None),
         obs("ESC3", date(2021, 1, 3), 12345678901234.5),
     ]  # fmt: skip
-    result = await _ingest(sessionmaker, names, batch)
+    result = await ingest_committed(sessionmaker, names, batch)
     assert result.new == 3
     landed = await rows(
         sessionmaker,
