@@ -85,7 +85,7 @@ async def test_a_key_stored_by_another_writer_meanwhile_falls_back_to_the_upsert
         other = asyncio.create_task(
             ingest_committed(sessionmaker, names, [key, *daily("K", 2, start=date(2022, 5, 2))])
         )
-        await _wait_for_a_lock_wait(first)
+        await _wait_for_a_lock_wait(first, other)
         await first.commit()
     result = await asyncio.wait_for(other, 30)
     assert result == BatchResult(new=2, changed=0, unchanged=1, rejected=0)
@@ -97,15 +97,18 @@ def _shared(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k not in per_batch}
 
 
-async def _wait_for_a_lock_wait(session: AsyncSession) -> None:
-    """Until another backend of this database waits on a lock (B's COPY behind A's row)."""
+async def _wait_for_a_lock_wait(session: AsyncSession, other: asyncio.Task[Any]) -> None:
+    """Until another backend of this database waits on a lock (B's COPY behind A's row). If
+    B ended first, its own outcome is the failure to show, not the missing wait."""
     query = text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
         "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
     )
     async with session.bind.connect() as probe:  # type: ignore[union-attr]
-        for _ in range(300):
+        for _ in range(600):
             if (await probe.execute(query)).scalar_one():
                 return
+            if other.done():
+                raise AssertionError(f"the second writer ended without waiting: {other.result()}")
             await asyncio.sleep(0.05)
-    raise AssertionError("the second writer never waited for the first one's row")
+    raise AssertionError("the second writer never waited for the first one's row in 30 s")
