@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.audit.service import record
@@ -82,10 +82,15 @@ async def cancel_run(
 
 @router.post("/backfill", status_code=status.HTTP_202_ACCEPTED)
 async def start_backfill(
-    body: backfill.BackfillRequest, request: Request, session: SessionDep, audit: AuditDep
+    body: backfill.BackfillRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    audit: AuditDep,
 ) -> dict[str, Any]:
     """Estimates the requests first; refuses (409 with the numbers) when they would exhaust a
-    provider's quota or budget, unless `force`. `dry_run` only estimates."""
+    provider's quota or budget, unless `force`. `dry_run` only estimates: 200, nothing queued
+    (202 means runs were queued)."""
     resources = request.app.state.resources
     config = resources.providers.config
     chosen = backfill.validate(body, config, resources.settings.backfill_max_days)
@@ -93,6 +98,7 @@ async def start_backfill(
         session, resources.providers.guards, config, chosen, body.start, body.end
     )
     if body.dry_run:
+        response.status_code = status.HTTP_200_OK
         return {"dry_run": True, "estimate": estimates, "runs": []}
     backfill.refuse_if_over(estimates, body.force)
     scheduler = scheduler_of(request)
