@@ -26,6 +26,7 @@ from app.http.fast_path import MemoryAnswers
 from app.http.hardening import BodyLimitMiddleware, SecurityHeaders, add_cors
 from app.http.json_bodies import JsonBodyMiddleware
 from app.http.middleware import RequestContextMiddleware
+from app.http.nul_bytes import NulByteGuard
 from app.http.proxies import TrustedProxies
 from app.http.routing import index_routes
 from app.lifespan import build_lifespan
@@ -117,7 +118,7 @@ def create_app(
     # Middleware: the last added is the outermost. Request context wraps everything: it sets
     # the request id before anything logs, and it is the one layer that touches responses
     # (request id, security headers, RateLimit-* left by the limiter, metrics, access log).
-    # Outermost first: request context → body limit → CORS → gzip → JSON bodies →
+    # Outermost first: request context → body limit → CORS → gzip → JSON bodies → NUL guard →
     # authentication → rate limiting → authorization → routes.
     # Innermost: fresh read-API pages and health views answered from memory, after auth,
     # limits and authorization (app/http/fast_path.py).
@@ -142,6 +143,9 @@ def create_app(
     # Authentication only identifies the caller; it must run before rate limiting, which keys
     # by principal.
     app.add_middleware(AuthenticationMiddleware)
+    # No string holding a NUL gets further (PostgreSQL text cannot store it): a 422 naming
+    # the field, before credentials are looked up or any route runs.
+    app.add_middleware(NulByteGuard)
     app.add_middleware(JsonBodyMiddleware)
     # Level 6: nearly level 9's ratio on JSON for a fraction of the CPU.
     app.add_middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=6)

@@ -125,7 +125,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"{request.method} is not allowed on {request.url.path}."
     else:
         message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
-    return error_response(status, message, headers=getattr(exc, "headers", None))
+    # An HTTPException raised while the body is read may carry details (app.http.nul_bytes).
+    details = getattr(exc, "details", None)
+    return error_response(status, message, details=details, headers=getattr(exc, "headers", None))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
