@@ -116,8 +116,28 @@ async def _aurum_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _unparseable_body(exc: StarletteHTTPException) -> JSONResponse | None:
+    """FastAPI reports a body that `json.loads` cannot even decode (not UTF-8/16/32 text, or
+    nested past the interpreter's recursion limit) as a bare 400, while any other malformed
+    JSON is a 422: answer both like malformed JSON. The cause is the parser's exception."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, UnicodeDecodeError | RecursionError):
+        return None
+    if isinstance(cause, RecursionError):
+        why = "it is nested too deeply"
+    else:
+        bad = cause.object[cause.start : cause.start + 1]
+        why = f"it is not UTF-8 text (byte {cause.start} is {bad!r})"
+    message = f"Invalid request: the request body is not valid JSON: {why}."
+    details = [{"field": "body", "message": "invalid JSON", "position": None}]
+    return error_response(422, message, details=details)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    unparseable = _unparseable_body(exc)
+    if unparseable is not None:
+        return unparseable
     status = exc.status_code
     if status == 404 and exc.detail in (None, "Not Found"):
         message = f"No route {request.method} {request.url.path}; see /docs for the API."
