@@ -332,6 +332,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"JWT key file {path} does not exist")
         return self
 
+    @model_validator(mode="after")
+    def _prod_tokens_are_scoped(self) -> Settings:
+        """A shared HS256 secret is easily reused by another service's tokens; in prod the
+        tokens must name this service's issuer and audience."""
+        hs256 = self.jwt_algorithm is JwtAlgorithm.HS256 and self.jwt_secret is not None
+        missing = [
+            settings_env_name(name)
+            for name in ("jwt_issuer", "jwt_audience")
+            if not getattr(self, name)
+        ]
+        if self.env is Environment.PROD and hs256 and missing:
+            raise ValueError(
+                "AURUM_ENV=prod with AURUM_JWT_ALGORITHM=HS256 and AURUM_JWT_SECRET needs "
+                f"{' and '.join(missing)} set (the tokens' iss and aud)"
+            )
+        return self
+
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
