@@ -161,6 +161,8 @@ class Settings(BaseSettings):
     trusted_proxy_cidrs: Annotated[list[str], NoDecode] = []
     cors_allow_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1, le=1_073_741_824)
+    # The request line and headers together (431 past it, while they are being read).
+    max_header_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
 
     # Runtime flags: every replica reconciles its in-memory copy from PostgreSQL this often
     # (pub/sub drops messages), and counts as live while it did so within the TTL.
