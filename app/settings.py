@@ -161,6 +161,8 @@ class Settings(BaseSettings):
     trusted_proxy_cidrs: Annotated[list[str], NoDecode] = []
     cors_allow_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1, le=1_073_741_824)
+    # /openapi.json, /docs and /redoc (unset: on, except with AURUM_ENV=prod).
+    api_docs_enabled: bool | None = None
     # The request line and headers together (431 past it, while they are being read).
     max_header_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
 
@@ -350,6 +352,13 @@ class Settings(BaseSettings):
                 f"{' and '.join(missing)} set (the tokens' iss and aud)"
             )
         return self
+
+    @property
+    def api_docs(self) -> bool:
+        """Whether the API documentation routes are served."""
+        if self.api_docs_enabled is not None:
+            return self.api_docs_enabled
+        return self.env is not Environment.PROD
 
     @property
     def embedded_database(self) -> bool:

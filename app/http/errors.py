@@ -141,7 +141,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return unparseable
     status = exc.status_code
     if status == 404 and exc.detail in (None, "Not Found"):
-        message = f"No route {request.method} {request.url.path}; see /docs for the API."
+        docs = getattr(request.app, "docs_url", None)  # None when AURUM_API_DOCS_ENABLED is off
+        hint = f"; see {docs} for the API." if docs else "."
+        message = f"No route {request.method} {request.url.path}{hint}"
     elif status == 405:
         message = f"{request.method} is not allowed on {request.url.path}."
     else:

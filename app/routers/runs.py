@@ -15,6 +15,7 @@ from app.db.models import RunStatus
 from app.db.repositories import runs as run_repo
 from app.db.session import SessionDep
 from app.http.cursors import decode_cursor, encode_cursor, invalid_cursor
+from app.http.openapi import error_responses
 from app.http.windows import check_window
 from app.jobs import backfill, control
 from app.routers.jobs import scheduler_of
@@ -72,7 +73,9 @@ async def get_run(run_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
     return control.run_view(await control.get_run(session, run_id))
 
 
-@router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(409)
+)
 async def cancel_run(
     run_id: uuid.UUID, session: SessionDep, audit: AuditDep, command: CancelCommand | None = None
 ) -> dict[str, Any]:
@@ -80,7 +83,14 @@ async def cancel_run(
     return control.run_view(await control.cancel_run(session, audit, run_id, reason=reason))
 
 
-@router.post("/backfill", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/backfill",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"description": "dry_run: the estimate only, nothing queued"},
+        **error_responses(409),
+    },
+)
 async def start_backfill(
     body: backfill.BackfillRequest,
     request: Request,
