@@ -87,7 +87,7 @@ def _json_field(value: Any, path: tuple[str, ...] = ()) -> str | None:
 def body_field(body: bytes) -> str | None:
     """The field of a JSON body that holds a NUL; None when there is none (or the body is not
     JSON, which the route's own parsing reports)."""
-    if b"\\u0000" not in body and b"\x00" not in body:  # UTF-16/32 JSON has raw zero bytes
+    if b"\\u0000" not in body and 0 not in body:  # UTF-16/32 JSON has raw zero bytes
         return None
     try:
         document = json.loads(body)
@@ -137,11 +137,11 @@ def _outside_body(scope: Scope) -> tuple[str, str] | None:
     if "\x00" in scope["path"]:
         return "path", _path_field(scope)
     query: bytes = scope.get("query_string", b"")
-    if b"%00" in query or b"\x00" in query:
+    if b"%00" in query or 0 in query:
         field = _query_field(query)
         if field is not None:
             return "query", field
     for name, value in scope["headers"]:
-        if b"\x00" in value:
+        if 0 in value:  # a zero byte (`int in bytes` is a plain memchr, faster than `bytes in`)
             return "header", name.decode("latin-1")
     return None
