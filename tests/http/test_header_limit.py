@@ -5,7 +5,6 @@ parser, so these tests talk to a server process over TCP."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from app.embedded.ports import free_port, port_open
 from tests.support.processes import clean_env
+from tests.support.raw_http import send_head
 
 LIMIT = 16_384
 _SERVER = f"""
@@ -46,28 +46,6 @@ def server_port() -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def send_head(port: int, header_bytes: int, chunk: int = 65_536) -> tuple[bytes, int]:
-    """Send a GET with one header of `header_bytes` (stopping when the server answers or
-    closes); returns (the response, bytes sent)."""
-    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * header_bytes + b"\r\n\r\n"
-    sent = 0
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        try:
-            while sent < len(head):
-                sent += sock.send(head[sent : sent + chunk])
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        response = b""
-        try:
-            while data := sock.recv(65_536):
-                response += data
-                if b"\r\n\r\n" in response and response.startswith(b"HTTP/1.1 200"):
-                    break
-        except ConnectionResetError:
-            pass
-    return response, sent
 
 
 def test_a_head_under_the_limit_is_served(server_port: int) -> None:
