@@ -26,6 +26,8 @@ from app.http.fast_path import MemoryAnswers
 from app.http.hardening import BodyLimitMiddleware, SecurityHeaders, add_cors
 from app.http.json_bodies import JsonBodyMiddleware
 from app.http.middleware import RequestContextMiddleware
+from app.http.nul_bytes import NulByteGuard
+from app.http.openapi import declare_errors
 from app.http.proxies import TrustedProxies
 from app.http.routing import index_routes
 from app.lifespan import build_lifespan
@@ -78,11 +80,17 @@ def create_app(
             kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
             embedded=frozenset(),
         )
+    # /openapi.json, /docs and /redoc are open when on (they describe the API, hold no data);
+    # off by default in prod (AURUM_API_DOCS_ENABLED).
+    docs = settings.api_docs
     app = FastAPI(
         title="Aurum control plane",
         version=service_version(),
         summary="Operate the FRED, EIA, NOAA and World Bank collectors.",
         lifespan=build_lifespan(settings, dependencies),
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     BUILD_INFO.info({"version": service_version(), "replica": settings.replica_id})
     install_error_handlers(app)
@@ -114,10 +122,17 @@ def create_app(
     protect(app, external_health.sla_alias, ADMIN_AREA)
     # Requests go straight to the few routes their path could match (app/http/routing.py).
     index_routes(app)
+    # The document states every error each route answers, with the one error body.
+    exempt = frozenset(settings.rate_limit_exempt_paths)
+    declare_errors(
+        app,
+        protected=lambda path: policies.resolve(path) is not None,
+        rate_limited=lambda path: settings.rate_limit_enabled and path not in exempt,
+    )
     # Middleware: the last added is the outermost. Request context wraps everything: it sets
     # the request id before anything logs, and it is the one layer that touches responses
     # (request id, security headers, RateLimit-* left by the limiter, metrics, access log).
-    # Outermost first: request context → body limit → CORS → gzip → JSON bodies →
+    # Outermost first: request context → body limit → CORS → gzip → JSON bodies → NUL guard →
     # authentication → rate limiting → authorization → routes.
     # Innermost: fresh read-API pages and health views answered from memory, after auth,
     # limits and authorization (app/http/fast_path.py).
@@ -142,6 +157,9 @@ def create_app(
     # Authentication only identifies the caller; it must run before rate limiting, which keys
     # by principal.
     app.add_middleware(AuthenticationMiddleware)
+    # No string holding a NUL gets further (PostgreSQL text cannot store it): a 422 naming
+    # the field, before credentials are looked up or any route runs.
+    app.add_middleware(NulByteGuard)
     app.add_middleware(JsonBodyMiddleware)
     # Level 6: nearly level 9's ratio on JSON for a fraction of the CPU.
     app.add_middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=6)

@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     trusted_proxy_cidrs: Annotated[list[str], NoDecode] = []
     cors_allow_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1, le=1_073_741_824)
+    # /openapi.json, /docs and /redoc (unset: on, except with AURUM_ENV=prod).
+    api_docs_enabled: bool | None = None
+    # The request line and headers together (431 past it, while they are being read).
+    max_header_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
 
     # Runtime flags: every replica reconciles its in-memory copy from PostgreSQL this often
     # (pub/sub drops messages), and counts as live while it did so within the TTL.
@@ -331,6 +335,30 @@ class Settings(BaseSettings):
             if path is not None and not path.is_file():
                 raise ValueError(f"JWT key file {path} does not exist")
         return self
+
+    @model_validator(mode="after")
+    def _prod_tokens_are_scoped(self) -> Settings:
+        """A shared HS256 secret is easily reused by another service's tokens; in prod the
+        tokens must name this service's issuer and audience."""
+        hs256 = self.jwt_algorithm is JwtAlgorithm.HS256 and self.jwt_secret is not None
+        missing = [
+            settings_env_name(name)
+            for name in ("jwt_issuer", "jwt_audience")
+            if not getattr(self, name)
+        ]
+        if self.env is Environment.PROD and hs256 and missing:
+            raise ValueError(
+                "AURUM_ENV=prod with AURUM_JWT_ALGORITHM=HS256 and AURUM_JWT_SECRET needs "
+                f"{' and '.join(missing)} set (the tokens' iss and aud)"
+            )
+        return self
+
+    @property
+    def api_docs(self) -> bool:
+        """Whether the API documentation routes are served."""
+        if self.api_docs_enabled is not None:
+            return self.api_docs_enabled
+        return self.env is not Environment.PROD
 
     @property
     def embedded_database(self) -> bool:

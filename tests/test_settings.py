@@ -42,3 +42,27 @@ def test_a_non_postgres_database_url_is_refused_without_echoing_it(
 
 def test_an_unknown_log_level_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "AURUM_LOG_LEVEL" in _error(monkeypatch, AURUM_LOG_LEVEL="chatty")
+
+
+STRONG_SECRET = "prod-like-secret-" + "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def test_prod_with_hs256_tokens_needs_issuer_and_audience(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = _error(monkeypatch, AURUM_ENV="prod", AURUM_JWT_SECRET=STRONG_SECRET)
+    assert "\n" not in message
+    assert "AURUM_ENV=prod" in message
+    assert "AURUM_JWT_ISSUER" in message and "AURUM_JWT_AUDIENCE" in message
+    assert STRONG_SECRET not in message
+    monkeypatch.setenv("AURUM_JWT_ISSUER", "https://idp.example")
+    assert "AURUM_JWT_AUDIENCE" in _error(monkeypatch)
+
+
+def test_prod_starts_with_issuer_and_audience_or_without_hs256_tokens() -> None:
+    def prod(**values: object) -> Settings:
+        return Settings(_env_file=None, env="prod", **values)  # type: ignore[arg-type, call-arg]
+
+    assert prod(jwt_secret=STRONG_SECRET, jwt_issuer="aurum", jwt_audience="aurum-control")
+    assert prod()  # no HS256 secret: no tokens are accepted, nothing to scope
+    assert Settings(_env_file=None, env="dev", jwt_secret=STRONG_SECRET)  # type: ignore[call-arg]

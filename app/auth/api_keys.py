@@ -69,6 +69,7 @@ async def create_key(
     name: str,
     role: Role,
     expires_in: timedelta | None = None,
+    reason: str | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key and its plaintext, which is shown once and never stored."""
     material = generate_key()
@@ -88,6 +89,7 @@ async def create_key(
         action="api_key.create",
         target=f"api_key:{key.id}",
         after=public_view(key),
+        reason=reason,
     )
     return key, material.plaintext
 

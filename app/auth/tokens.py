@@ -38,6 +38,15 @@ def _role_from_claims(claims: dict[str, Any], claim: RoleClaim) -> Role:
     return max(roles, key=lambda role: role.rank)
 
 
+def _numeric_dates(claims: dict[str, Any]) -> None:
+    """`exp`, `nbf` and `iat` are JSON numbers (RFC 7519 NumericDate). python-jose compares
+    `int(value)`, so `"exp": "9999999999"` would pass as a token that never expires."""
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InvalidToken(f"{name} claim is not a number")
+
+
 class JwtVerifier:
     """Verifies tokens with the configured key; remembers verified tokens until they expire."""
 
@@ -95,6 +104,7 @@ class JwtVerifier:
             )
         except JWTError as exc:
             raise InvalidToken(str(exc)) from exc
+        _numeric_dates(claims)
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("token has no subject")

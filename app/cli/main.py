@@ -46,7 +46,12 @@ def serve(host: str | None, port: int | None) -> None:
         fail(str(exc))
     if settings.embedded_database:
         _announce_bootstrap_key(settings, dependencies.database_url)
-    run_server(create_app(settings, dependencies), host=settings.host, port=settings.port)
+    run_server(
+        create_app(settings, dependencies),
+        host=settings.host,
+        port=settings.port,
+        max_header_bytes=settings.max_header_bytes,
+    )
 
 
 def _announce_bootstrap_key(settings: Settings, database_url: str) -> None:

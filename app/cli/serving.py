@@ -9,19 +9,25 @@ from types import FrameType
 
 from starlette.types import ASGIApp
 
+from app.http.header_limit import DEFAULT_MAX_HEADER_BYTES, header_limited
+
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def run_server(app: ASGIApp, *, host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM; returns normally so exit hooks (embedded servers) run."""
+def run_server(
+    app: ASGIApp, *, host: str, port: int, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+) -> None:
+    """Serve until SIGINT/SIGTERM; returns normally so exit hooks (embedded servers) run.
+    Request heads over `max_header_bytes` get 431 (app.http.header_limit)."""
     import uvicorn
 
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=header_limited(max_header_bytes),
         log_config=None,  # our JSON logging, configured before
         access_log=False,  # one access line per request comes from RequestContextMiddleware
         server_header=False,

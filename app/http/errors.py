@@ -33,6 +33,7 @@ _CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    431: "headers_too_large",
     500: "internal_error",
     503: "unavailable",
 }
@@ -116,16 +117,40 @@ async def _aurum_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _unparseable_body(exc: StarletteHTTPException) -> JSONResponse | None:
+    """FastAPI reports a body that `json.loads` cannot even decode (not UTF-8/16/32 text, or
+    nested past the interpreter's recursion limit) as a bare 400, while any other malformed
+    JSON is a 422: answer both like malformed JSON. The cause is the parser's exception."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, UnicodeDecodeError | RecursionError):
+        return None
+    if isinstance(cause, RecursionError):
+        why = "it is nested too deeply"
+    else:
+        bad = cause.object[cause.start : cause.start + 1]
+        why = f"it is not UTF-8 text (byte {cause.start} is {bad!r})"
+    message = f"Invalid request: the request body is not valid JSON: {why}."
+    details = [{"field": "body", "message": "invalid JSON", "position": None}]
+    return error_response(422, message, details=details)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    unparseable = _unparseable_body(exc)
+    if unparseable is not None:
+        return unparseable
     status = exc.status_code
     if status == 404 and exc.detail in (None, "Not Found"):
-        message = f"No route {request.method} {request.url.path}; see /docs for the API."
+        docs = getattr(request.app, "docs_url", None)  # None when AURUM_API_DOCS_ENABLED is off
+        hint = f"; see {docs} for the API." if docs else "."
+        message = f"No route {request.method} {request.url.path}{hint}"
     elif status == 405:
         message = f"{request.method} is not allowed on {request.url.path}."
     else:
         message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
-    return error_response(status, message, headers=getattr(exc, "headers", None))
+    # An HTTPException raised while the body is read may carry details (app.http.nul_bytes).
+    details = getattr(exc, "details", None)
+    return error_response(status, message, details=details, headers=getattr(exc, "headers", None))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ router runs FastAPI's own matching over them (first full match wins, a method mi
 
 - a route whose prefix cannot be known (a mount, a nested router) is a candidate everywhere;
 - a path none of the candidates matches goes to the whole router, which answers exactly as
-  before (the 404, the trailing-slash redirect);
+  before (the 404, the trailing-slash redirect, see `RelativeSlashRedirect`);
 - routes added after the index was built are seen: it is rebuilt when the route list changes;
 - the scope's `router` stays the app's router, so `url_for` sees every route.
 
@@ -25,9 +25,12 @@ prefix tests run once per distinct path.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, FastAPI
 from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 MAX_PATHS = 4096
@@ -92,6 +95,40 @@ class RouteIndex:
         self._by_path.clear()
 
 
+class RelativeSlashRedirect:
+    """The router's answer for a path no route matches: a 307 to the same path with its
+    trailing slash toggled when a route matches that, else the router's 404.
+
+    Starlette's own redirect writes an absolute `Location` built from the request's `Host`
+    header, so `Host: evil.example` sent the client to evil.example. This one is relative
+    (`/v1/admin/audit?limit=5`), which every HTTP client resolves against the URL it used."""
+
+    def __init__(self, router: APIRouter, default: ASGIApp) -> None:
+        self._router = router
+        self._default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        location = self._location(scope) if scope["type"] == "http" else None
+        if location is None:
+            await self._default(scope, receive, send)
+            return
+        await RedirectResponse(location, status_code=307)(scope, receive, send)
+
+    def _location(self, scope: Scope) -> str | None:
+        path = scope["path"]
+        if path == "/" or path.startswith("//"):  # "//host" would be a protocol-relative URL
+            return None
+        toggled = dict(scope, path=path.rstrip("/") if path.endswith("/") else path + "/")
+        if not any(route.matches(toggled)[0] is not Match.NONE for route in self._router.routes):
+            return None
+        location = quote(scope.get("root_path", "") + toggled["path"])
+        query = scope.get("query_string", b"")
+        return f"{location}?{query.decode('latin-1')}" if query else location
+
+
 def index_routes(app: FastAPI) -> None:
-    """Dispatch `app`'s requests through a RouteIndex (call once its routes are added)."""
+    """Dispatch `app`'s requests through a RouteIndex (call once its routes are added), with
+    relative trailing-slash redirects."""
+    app.router.redirect_slashes = False
+    app.router.default = RelativeSlashRedirect(app.router, app.router.default)
     app.router.middleware_stack = RouteIndex(app.router)

@@ -187,6 +187,13 @@ class RateLimiter:
             extra={"override_rps": rps},
         )
 
+    def per_second(self) -> float | None:
+        """The default rule's per-second (burst) limit in force now, with the override if
+        one is set; None when the rule has no window of a second or less."""
+        limits = self._plans[self.rules.default.name][0]
+        rates = [item.amount / item.get_expiry() for item in limits if item.get_expiry() <= 1]
+        return min(rates) if rates else None
+
     def _build_plans(self) -> dict[str, Plan]:
         plans = {}
         for rule in self.rules.all:

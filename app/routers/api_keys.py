@@ -25,6 +25,7 @@ class KeyCreate(BaseModel):
     expires_in: str | None = Field(
         default=None, description="Lifetime such as 90d, 12h, 2w; none means no expiry"
     )
+    reason: str | None = Field(default=None, max_length=1024, description="Kept in the audit log")
 
     @field_validator("expires_in")
     @classmethod
@@ -54,7 +55,7 @@ class KeyCreated(KeyView):
 async def create_api_key(body: KeyCreate, session: SessionDep, audit: AuditDep) -> dict[str, Any]:
     expires: timedelta | None = parse_duration(body.expires_in) if body.expires_in else None
     key, plaintext = await api_keys.create_key(
-        session, audit, name=body.name, role=body.role, expires_in=expires
+        session, audit, name=body.name, role=body.role, expires_in=expires, reason=body.reason
     )
     return api_keys.public_view(key) | {"key": plaintext}
 

@@ -14,6 +14,7 @@ from app.audit.service import record
 from app.auth.dependencies import AuditDep
 from app.db.session import SessionDep
 from app.errors import InvalidInput
+from app.http.openapi import error_responses
 from app.resilience import overrides
 from app.resilience.guards import ProviderGuard, ProviderGuards
 from app.resilience.quota_windows import QuotaUsage
@@ -90,7 +91,7 @@ async def _change(
     return guard
 
 
-@router.patch("/ratelimits/{provider}")
+@router.patch("/ratelimits/{provider}", responses=error_responses(503))
 async def change_ratelimit(
     provider: str, body: RateLimitChange, request: Request, session: SessionDep, audit: AuditDep
 ) -> dict[str, Any]:
@@ -106,7 +107,7 @@ async def change_ratelimit(
     return await _ratelimit_view(guard)
 
 
-@router.delete("/quotas/{provider}")
+@router.delete("/quotas/{provider}", responses=error_responses(503))
 async def reset_quotas(
     provider: str, request: Request, session: SessionDep, audit: AuditDep
 ) -> dict[str, Any]:
@@ -146,7 +147,7 @@ class BudgetChange(BaseModel):
     reason: str | None = Field(default=None, max_length=1024)
 
 
-@router.patch("/costs/{provider}")
+@router.patch("/costs/{provider}", responses=error_responses(503))
 async def change_budget(
     provider: str, body: BudgetChange, request: Request, session: SessionDep, audit: AuditDep
 ) -> dict[str, Any]:

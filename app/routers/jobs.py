@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth.dependencies import AuditDep
 from app.db.session import SessionDep
 from app.errors import InvalidInput
+from app.http.openapi import error_responses
 from app.jobs import control
 from app.jobs.backfill import check_datasets
 from app.jobs.definitions import JobKind
@@ -126,7 +127,9 @@ async def resume_job(
     return await control.resume(session, audit, scheduler_of(request), job_id, reason=reason)
 
 
-@router.post("/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(409)
+)
 async def trigger_job(
     job_id: str,
     request: Request,

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.audit.service import record
@@ -15,6 +15,7 @@ from app.db.models import RunStatus
 from app.db.repositories import runs as run_repo
 from app.db.session import SessionDep
 from app.http.cursors import decode_cursor, encode_cursor, invalid_cursor
+from app.http.openapi import error_responses
 from app.http.windows import check_window
 from app.jobs import backfill, control
 from app.routers.jobs import scheduler_of
@@ -72,7 +73,9 @@ async def get_run(run_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
     return control.run_view(await control.get_run(session, run_id))
 
 
-@router.post("/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(409)
+)
 async def cancel_run(
     run_id: uuid.UUID, session: SessionDep, audit: AuditDep, command: CancelCommand | None = None
 ) -> dict[str, Any]:
@@ -80,12 +83,24 @@ async def cancel_run(
     return control.run_view(await control.cancel_run(session, audit, run_id, reason=reason))
 
 
-@router.post("/backfill", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/backfill",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"description": "dry_run: the estimate only, nothing queued"},
+        **error_responses(409),
+    },
+)
 async def start_backfill(
-    body: backfill.BackfillRequest, request: Request, session: SessionDep, audit: AuditDep
+    body: backfill.BackfillRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    audit: AuditDep,
 ) -> dict[str, Any]:
     """Estimates the requests first; refuses (409 with the numbers) when they would exhaust a
-    provider's quota or budget, unless `force`. `dry_run` only estimates."""
+    provider's quota or budget, unless `force`. `dry_run` only estimates: 200, nothing queued
+    (202 means runs were queued)."""
     resources = request.app.state.resources
     config = resources.providers.config
     chosen = backfill.validate(body, config, resources.settings.backfill_max_days)
@@ -93,6 +108,7 @@ async def start_backfill(
         session, resources.providers.guards, config, chosen, body.start, body.end
     )
     if body.dry_run:
+        response.status_code = status.HTTP_200_OK
         return {"dry_run": True, "estimate": estimates, "runs": []}
     backfill.refuse_if_over(estimates, body.force)
     scheduler = scheduler_of(request)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import AuditDep
 from app.db.session import SessionDep
+from app.ratelimit.limiter import RateLimiter
 from app.resources import Resources
 from app.runtime_config import service
 from app.runtime_config.snapshot import FlagState
@@ -49,6 +50,11 @@ class FlagView(BaseModel):
     updated_by: str | None
     updated_at: datetime | None
     expires_at: datetime | None
+    in_force: dict[str, Any] | None = Field(
+        default=None,
+        description="On reads, what the flag's consumer enforces on this replica now "
+        "(api_rate_limit: the per-second limit and where it comes from)",
+    )
 
 
 class Propagation(BaseModel):
@@ -72,14 +78,29 @@ def _with_etag(response: Response, flag: dict[str, Any]) -> dict[str, Any]:
     return flag
 
 
+def _in_force(request: Request, flag: dict[str, Any]) -> dict[str, Any]:
+    """The flag with what its consumer really enforces here (the stored configuration alone
+    can say nothing about a limit that comes from the settings)."""
+    if flag["name"] == "api_rate_limit":
+        limiter: RateLimiter | None = request.app.state.rate_limiter
+        if limiter is None:
+            flag["in_force"] = {"rps": None, "source": "AURUM_RATE_LIMIT_ENABLED=false"}
+        else:
+            source = "api_rate_limit flag" if limiter.override else "AURUM_RATE_LIMIT_DEFAULT"
+            flag["in_force"] = {"rps": limiter.per_second(), "source": source}
+    return flag
+
+
 @router.get("", response_model=list[FlagView])
-async def list_flags(session: SessionDep) -> list[dict[str, Any]]:
-    return await service.list_flags(session)
+async def list_flags(session: SessionDep, request: Request) -> list[dict[str, Any]]:
+    return [_in_force(request, flag) for flag in await service.list_flags(session)]
 
 
 @router.get("/{name}", response_model=FlagView)
-async def get_flag(name: str, session: SessionDep, response: Response) -> dict[str, Any]:
-    return _with_etag(response, await service.get_flag(session, name))
+async def get_flag(
+    name: str, session: SessionDep, request: Request, response: Response
+) -> dict[str, Any]:
+    return _with_etag(response, _in_force(request, await service.get_flag(session, name)))
 
 
 async def _committed(

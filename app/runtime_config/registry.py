@@ -32,7 +32,10 @@ class IngestConfig(_Config):
 
 
 class ApiRateLimitConfig(_Config):
-    rps: float = Field(default=100, gt=0, le=100_000)
+    """Unset `rps` overrides nothing: AURUM_RATE_LIMIT_DEFAULT's per-second limit stays in
+    force (the flag's read shows which limit is, as `in_force`)."""
+
+    rps: float | None = Field(default=None, gt=0, le=100_000)
 
 
 class PerProviderConfig(_Config):

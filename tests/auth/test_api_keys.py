@@ -116,3 +116,25 @@ async def test_a_bad_expiry_is_422_naming_the_field(settings: Settings, database
         )
     assert response.status_code == 422
     assert "expires_in" in response.json()["message"]
+
+
+async def test_the_reason_given_for_a_new_key_is_in_its_audit_entry(
+    settings: Settings, database_url: str
+) -> None:
+    admin, _ = await new_api_key(database_url, Role.ADMIN)
+    async with client_for(settings) as client:
+        created = await client.post(
+            "/v1/admin/api-keys",
+            json={"name": "grafana", "role": "viewer", "reason": "dashboard for the SRE team"},
+            headers={"X-API-Key": admin},
+        )
+        assert created.status_code == 201, created.text
+        entries = await client.get(
+            "/v1/admin/audit",
+            params={"action": "api_key.create", "target": f"api_key:{created.json()['id']}"},
+            headers={"X-API-Key": admin},
+        )
+    assert entries.status_code == 200, entries.text
+    items = entries.json()
+    items = items.get("items", items) if isinstance(items, dict) else items
+    assert [item["reason"] for item in items] == ["dashboard for the SRE team"]

@@ -62,6 +62,10 @@ async def test_a_valid_hs256_token_maps_to_its_role(settings: Settings) -> None:
         "alg_none",
         "unknown_role",
         "no_subject",
+        "exp_as_string",
+        "nbf_as_string",
+        "iat_as_string",
+        "exp_as_bool",
     ],
 )
 async def test_bad_tokens_are_refused_alike(settings: Settings, case: str) -> None:
@@ -75,6 +79,11 @@ async def test_bad_tokens_are_refused_alike(settings: Settings, case: str) -> No
         "alg_none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(role='admin'))}.",
         "unknown_role": _hs(_claims(role="superuser")),
         "no_subject": _hs(_claims(sub=None)),
+        # NumericDate claims are JSON numbers (RFC 7519); python-jose would int() a string.
+        "exp_as_string": _hs(_claims(exp="9999999999")),
+        "nbf_as_string": _hs(_claims(nbf=str(now - 60))),
+        "iat_as_string": _hs(_claims(iat=str(now))),
+        "exp_as_bool": _hs(_claims(exp=True)),
     }
     response = await _whoami(settings, tokens[case])
     assert response.status_code == 401

@@ -17,6 +17,7 @@ import redis as redis_sync
 
 from app.embedded.ports import free_port, port_open
 from tests.support.processes import clean_env
+from tests.support.raw_http import send_head
 
 
 def _run_serve(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -123,6 +124,13 @@ def test_embedded_default_serves_stops_cleanly_and_keeps_data(service: _Service)
     admin = key_file.read_text().strip()
     who = httpx.get(f"{service.url}/v1/admin/whoami", headers={"X-API-Key": admin})
     assert who.json()["role"] == "admin"
+    # The HTTP edge as clients meet it (an in-process ASGI client bypasses uvicorn's parser).
+    too_big, _ = send_head(service.port, 100_000, path="/health")  # over the 64 KiB default
+    assert too_big.startswith(b"HTTP/1.1 431"), too_big[:100]
+    moved = httpx.get(
+        f"{service.url}/v1/admin/whoami/", headers={"X-API-Key": admin, "Host": "evil.example"}
+    )
+    assert moved.status_code == 307 and moved.headers["location"] == "/v1/admin/whoami"
     with _pg(service.data_dir) as conn:
         conn.execute(
             "INSERT INTO audit_log (principal, role, action, target) "

@@ -366,3 +366,22 @@ def test_dockerfile_ships_migrations() -> None:
     copies = [args.split() for keyword, args in _dockerfile_instructions() if keyword == "COPY"]
     sources = {src.rstrip("/") for args in copies for src in args[:-1] if not src.startswith("--")}
     assert {"alembic.ini", "migrations"} <= sources
+
+
+def test_the_configmap_and_secrets_make_valid_prod_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Deployment's settings pass the service's own start-up checks (prod rules)."""
+    from app.settings import Settings
+
+    for name, value in _one("ConfigMap")["data"].items():
+        monkeypatch.setenv(name, str(value))
+    secrets = {
+        "AURUM_DATABASE_URL": "postgresql+psycopg://aurum:x@postgres:5432/aurum",
+        "AURUM_REDIS_URL": "redis://redis:6379/0",
+        "AURUM_JWT_SECRET": "k8s-test-secret-" + "0123456789abcdefghijklmnopqrstuvwxyz",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.env.value == "prod"

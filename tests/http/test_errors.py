@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -75,6 +76,28 @@ async def test_malformed_json_is_422_saying_so(settings: Settings) -> None:
     body = response.json()
     assert set(body) == ERROR_KEYS
     assert "not valid JSON" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"enabled": "\xff\xfe"}', "not UTF-8"),
+    ],
+    ids=["deeply-nested", "not-utf8"],
+)
+async def test_an_unparseable_body_is_422_like_any_malformed_json(
+    settings: Settings, body: bytes, says: str
+) -> None:
+    async with running_app(_app_with_probe_routes(settings)) as client:
+        response = await client.post(
+            "/_test/toggle", content=body, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422, response.text
+    error = response.json()
+    assert error["error"] == "validation_error"
+    assert "not valid JSON" in error["message"] and says in error["message"]
+    assert error["details"][0]["field"] == "body"
 
 
 async def test_a_bad_field_is_422_naming_the_field(settings: Settings) -> None:

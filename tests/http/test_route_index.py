@@ -53,3 +53,20 @@ async def test_a_route_added_after_the_index_was_built_is_served(settings: Setti
         app.router.add_api_route("/ready/late", late)
         response = await client.get("/ready/late")
         assert response.status_code == 200 and response.json() == {"late": "yes"}
+
+
+async def test_the_trailing_slash_redirect_is_relative_whatever_the_host_says(
+    settings: Settings,
+) -> None:
+    viewer = bearer(settings, Role.VIEWER)
+    async with client_for(settings) as client:
+        for host in ("evil.example", "evil.example:8443", "aurum.test"):
+            slash = await client.get(
+                "/v1/admin/audit/", params={"limit": "5"}, headers=viewer | {"Host": host}
+            )
+            assert slash.status_code == 307
+            assert slash.headers["location"] == "/v1/admin/audit?limit=5"
+        # The other direction, and a path that only looks like a route's.
+        added = await client.get("/v1/admin/external/health/fred/", headers=viewer)
+        assert added.headers["location"] == "/v1/admin/external/health/fred"
+        assert (await client.get("//evil.example/", headers=viewer)).status_code == 404

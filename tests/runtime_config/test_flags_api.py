@@ -182,3 +182,32 @@ async def test_runbook_curl_bodies_work_without_a_json_content_type(settings: Se
             headers=bearer(settings, Role.OPERATOR) | form,
         )
         assert broken.status_code == 422 and "not valid JSON" in broken.json()["message"]
+
+
+async def test_the_rate_limit_flag_shows_the_limit_really_in_force(settings: Settings) -> None:
+    """Reset, the flag configures no override, and the read shows AURUM_RATE_LIMIT_DEFAULT's
+    per-second limit as the one enforced (not a schema default that nothing applies)."""
+    local = settings.model_copy(update={"rate_limit_default": "100/60 seconds;20/1 second"})
+    operator = bearer(local, Role.OPERATOR)
+    async with client_for(local) as client:
+        reset = await client.delete(f"{URL}/api_rate_limit?wait=true", headers=operator)
+        assert reset.status_code == 200, reset.text
+        flag = (await client.get(f"{URL}/api_rate_limit", headers=operator)).json()
+        assert flag["enabled"] is False
+        assert "rps" not in flag["configuration"]
+        assert flag["in_force"] == {"rps": 20.0, "source": "AURUM_RATE_LIMIT_DEFAULT"}
+
+        await client.post(
+            f"{URL}/api_rate_limit?wait=true",
+            json={"enabled": True, "configuration": {"rps": 50}},
+            headers=operator,
+        )
+        flag = (await client.get(f"{URL}/api_rate_limit", headers=operator)).json()
+        assert flag["in_force"] == {"rps": 50.0, "source": "api_rate_limit flag"}
+        listed = (await client.get(URL, headers=operator)).json()
+        assert [f["in_force"] for f in listed if f["name"] == "api_rate_limit"] == [
+            flag["in_force"]
+        ]
+        await client.delete(f"{URL}/api_rate_limit?wait=true", headers=operator)
+        flag = (await client.get(f"{URL}/api_rate_limit", headers=operator)).json()
+        assert flag["in_force"]["rps"] == 20.0
