@@ -15,7 +15,7 @@ import redis as redis_sync
 from app.db import migrate
 from app.db.engine import libpq_url
 from app.embedded.postgres import start_embedded_postgres
-from app.embedded.redis import start_embedded_redis
+from app.embedded.redis import LOAD_TIMEOUT_SECONDS, start_embedded_redis, wait_until_loaded
 from app.settings import Settings, settings_env_name
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,11 @@ def check_database(url: str) -> None:
 
 
 def check_redis(url: str) -> None:
+    """Reachable, and done loading its data: a Redis restarted moments ago answers LOADING to
+    every command for as long as it reads its append-only file (bounded wait)."""
     try:
-        client = redis_sync.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
-        client.ping()
-        client.close()
-    except redis_sync.RedisError as exc:
+        wait_until_loaded(url, timeout=LOAD_TIMEOUT_SECONDS)
+    except (redis_sync.RedisError, TimeoutError) as exc:
         raise StartupError(
             f"cannot connect to Redis at {settings_env_name('redis_url')}={redact(url)}: {exc}"
         ) from exc
