@@ -77,6 +77,7 @@ def create_app(
             redis_url=settings.redis_url,
             kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
             embedded=frozenset(),
+            publish=settings.kafka_enabled,
         )
     app = FastAPI(
         title="Aurum control plane",

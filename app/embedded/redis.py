@@ -78,7 +78,9 @@ def wait_until_loaded(url: str, *, timeout: float) -> None:
             try:
                 client.ping()
                 return
-            except redis_sync.BusyLoadingError:
+            # While loading, Redis serves clients only between chunks of the file: on a busy
+            # machine an answer can take longer than the socket timeout.
+            except (redis_sync.BusyLoadingError, redis_sync.TimeoutError):
                 if time.monotonic() >= deadline:
                     raise TimeoutError(
                         f"Redis was still loading its data after {timeout:g}s"
