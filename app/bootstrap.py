@@ -15,7 +15,9 @@ import redis as redis_sync
 from app.db import migrate
 from app.db.engine import libpq_url
 from app.embedded.postgres import start_embedded_postgres
-from app.embedded.redis import start_embedded_redis
+from app.embedded.redis import LOAD_TIMEOUT_SECONDS, start_embedded_redis, wait_until_loaded
+from app.embedded.tansu import start_embedded_kafka
+from app.messaging.replay import republish_to_empty_broker
 from app.settings import Settings, settings_env_name
 
 log = logging.getLogger(__name__)
@@ -27,12 +29,16 @@ class StartupError(RuntimeError):
 
 @dataclass(frozen=True)
 class Dependencies:
-    """Where the service's dependencies are, once resolved."""
+    """Where the service's dependencies are, once resolved. `kafka_bootstrap_servers` None
+    with `publish` true: no broker known yet (the suite's apps), rows still go to the outbox
+    and wait; `publish` false: Kafka is off (AURUM_KAFKA_ENABLED=false), nothing is written
+    to the outbox."""
 
     database_url: str
     redis_url: str
     kafka_bootstrap_servers: str | None
     embedded: frozenset[str]
+    publish: bool = True
 
 
 # The service runs CPU-bound work in worker threads beside its event loop (a collection
@@ -83,6 +89,31 @@ def resolve_redis_url(settings: Settings) -> str:
         ) from exc
 
 
+def resolve_kafka(settings: Settings, database_url: str) -> str | None:
+    """The broker's bootstrap servers; None when Kafka is off. The embedded broker starts
+    empty (it keeps its log in memory): the outbox's retained messages are published to it
+    again (app/messaging/replay.py)."""
+    if not settings.kafka_enabled:
+        return None
+    if settings.kafka_bootstrap_servers:
+        return settings.kafka_bootstrap_servers
+    try:
+        servers, started = start_embedded_kafka(
+            settings.data_dir / "kafka", port=settings.embedded_kafka_port
+        )
+    except Exception as exc:
+        raise StartupError(
+            f"{settings_env_name('kafka_bootstrap_servers')} is not set and the embedded Kafka "
+            f"broker could not start ({exc}); set it to a reachable broker, or "
+            f"{settings_env_name('kafka_enabled')}=false to run without Kafka"
+        ) from exc
+    if started:
+        resent = republish_to_empty_broker(database_url)
+        if resent:
+            log.info("the embedded Kafka broker started empty: republishing %d outbox rows", resent)
+    return servers
+
+
 def check_database(url: str) -> None:
     try:
         with psycopg.connect(libpq_url(url), connect_timeout=5) as conn:
@@ -96,11 +127,11 @@ def check_database(url: str) -> None:
 
 
 def check_redis(url: str) -> None:
+    """Reachable, and done loading its data: a Redis restarted moments ago answers LOADING to
+    every command for as long as it reads its append-only file (bounded wait)."""
     try:
-        client = redis_sync.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
-        client.ping()
-        client.close()
-    except redis_sync.RedisError as exc:
+        wait_until_loaded(url, timeout=LOAD_TIMEOUT_SECONDS)
+    except (redis_sync.RedisError, TimeoutError) as exc:
         raise StartupError(
             f"cannot connect to Redis at {settings_env_name('redis_url')}={redact(url)}: {exc}"
         ) from exc
@@ -145,11 +176,13 @@ def prepare(settings: Settings, *, migrate_schema: bool | None = None) -> Depend
             migrate.upgrade(database_url)
         except Exception as exc:
             raise StartupError(f"database migration failed: {exc}") from exc
+    kafka = resolve_kafka(settings, database_url)
     embedded = frozenset(
         name
         for name, is_embedded in (
             ("postgres", settings.embedded_database),
             ("redis", settings.embedded_redis),
+            ("kafka", settings.embedded_kafka),
         )
         if is_embedded
     )
@@ -158,6 +191,7 @@ def prepare(settings: Settings, *, migrate_schema: bool | None = None) -> Depend
     return Dependencies(
         database_url=database_url,
         redis_url=redis_url,
-        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        kafka_bootstrap_servers=kafka,
         embedded=embedded,
+        publish=settings.kafka_enabled,
     )

@@ -79,6 +79,7 @@ def create_app(
             redis_url=settings.redis_url,
             kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
             embedded=frozenset(),
+            publish=settings.kafka_enabled,
         )
     # /openapi.json, /docs and /redoc are open when on (they describe the API, hold no data);
     # off by default in prod (AURUM_API_DOCS_ENABLED).

@@ -164,6 +164,7 @@ async def _run_provider(
     request = collection_request(
         provider, section, base_url=base_url, credential=credential or "sandbox",
         datasets=options.datasets, start=options.start, end=options.end, flags=flags,
+        publish=settings.kafka_enabled,
     )  # fmt: skip
     started = time.monotonic()
     try:

@@ -82,12 +82,16 @@ class Settings(BaseSettings):
     replica_id: str = Field(default_factory=_default_replica_id, min_length=1, max_length=128)
     tenant_id: str = Field(default="default", min_length=1, max_length=64)
 
-    # Dependencies. Unset database/redis URLs mean "start the embedded ones under data_dir".
+    # Dependencies. Unset database/redis URLs and Kafka servers mean "start the embedded ones
+    # under data_dir" (`aurum serve`). kafka_enabled=false turns Kafka off: no broker, and no
+    # outbox rows are written.
     database_url: str | None = None
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
+    kafka_enabled: bool = True
     data_dir: Path = Path(".data")
     embedded_redis_port: int = Field(default=6380, ge=1, le=65535)
+    embedded_kafka_port: int = Field(default=9093, ge=1, le=65535)
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
@@ -367,6 +371,10 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return self.kafka_enabled and not self.kafka_bootstrap_servers
 
 
 def settings_env_name(field: str) -> str:

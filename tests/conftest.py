@@ -60,6 +60,8 @@ def settings(database_url: str, redis_url: str) -> Settings:
         env=Environment.TEST,
         database_url=database_url,
         redis_url=redis_url,
+        # No broker connected (tests that publish set the suite's): rows still go to the
+        # outbox and wait, as with Kafka unreachable. Kafka off is kafka_enabled=False.
         kafka_bootstrap_servers=None,
         log_format=LogFormat.JSON,
         replica_id="test-replica",

@@ -46,6 +46,13 @@ def serve(host: str | None, port: int | None) -> None:
         fail(str(exc))
     if settings.embedded_database:
         _announce_bootstrap_key(settings, dependencies.database_url)
+    if "kafka" in dependencies.embedded:
+        click.echo(
+            f"\n  Kafka (embedded broker): {dependencies.kafka_bootstrap_servers}\n"
+            f"    kcat -b {dependencies.kafka_bootstrap_servers} -C -o beginning "
+            "-t aurum.ref.fred.series.v1\n",
+            err=True,
+        )
     run_server(
         create_app(settings, dependencies),
         host=settings.host,

@@ -19,6 +19,9 @@ after it returns and rolls back on any error, so a crash mid-batch leaves nothin
 observation, no outbox row, no dead letter and no checkpoint move. A rerun of the same batch
 then writes it exactly once (the upsert is keyed by tenant, provider, series and date).
 Metrics are recorded only when the session commits.
+
+Kafka off (`publish=False`, AURUM_KAFKA_ENABLED=false): the same writes without a single
+outbox row, since nothing would ever send them.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class PreparedBatch:
     Python work only, so a collection prepares the next batch while this one is written."""
 
     params: dict[str, Any]  # tenant_id, provider, run_id, batch_id, topic, dlq_topic
+    publish: bool  # write outbox rows (false: Kafka is off)
     valid: list[ValidRow]
     rejected: list[Rejected]
     checkpoints: list[CheckpointUpdate]
@@ -91,6 +95,7 @@ def prepare_batch(
     topic: str,
     dlq_topic: str,
     max_future_days: int = DEFAULT_MAX_FUTURE_DAYS,
+    publish: bool = True,
 ) -> PreparedBatch:
     """Check the batch and format what its writes send. Raises MalformedBatch (422) for a
     batch that cannot be ingested at all."""
@@ -117,6 +122,7 @@ def prepare_batch(
         dates = [row.obs_date for row in valid]
         prepared = PreparedBatch(
             params=params,
+            publish=publish,
             valid=valid,
             rejected=rejected,
             checkpoints=updates,
@@ -143,7 +149,8 @@ async def write_prepared(session: AsyncSession, batch: PreparedBatch) -> BatchRe
             new, changed = await _write_rows(cursor, batch)
         if batch.rejected:
             dead = {**batch.params, "rows": _dead_letters_json(batch.rejected)}
-            await cursor.execute(statements.DEAD_LETTERS_WITH_DLQ, dead)
+            with_dlq = statements.DEAD_LETTERS_WITH_DLQ if batch.publish else None
+            await cursor.execute(with_dlq or statements.DEAD_LETTERS, dead)
         if batch.checkpoints:
             marks = {**batch.params, "rows": _checkpoints_json(batch.checkpoints)}
             await cursor.execute(statements.UPSERT_CHECKPOINTS, marks)
@@ -171,6 +178,7 @@ async def ingest_batch(
     topic: str,
     dlq_topic: str,
     max_future_days: int = DEFAULT_MAX_FUTURE_DAYS,
+    publish: bool = True,
 ) -> BatchResult:
     """Prepare and write one batch in the session's transaction; the caller commits (see
     module doc). Raises MalformedBatch (422) for a batch that cannot be ingested at all; the
@@ -185,6 +193,7 @@ async def ingest_batch(
         topic=topic,
         dlq_topic=dlq_topic,
         max_future_days=max_future_days,
+        publish=publish,
     )
     return await write_prepared(session, prepared)
 
@@ -216,7 +225,7 @@ async def _write_rows(cursor: AsyncCursor[Any], batch: PreparedBatch) -> tuple[i
     if known:
         lines = batch.lines if len(known) == len(batch.valid) else ""
         upserted_new, changed = await _upsert(
-            cursor, lines or observation_lines(known, batch.prefix), batch.params, taken
+            cursor, lines or observation_lines(known, batch.prefix), batch, taken
         )
         new += upserted_new
     return new, changed
@@ -258,13 +267,14 @@ async def _copy_new(
         topic=params["topic"],
         ingested_at=now,
     )
-    outbox, taken = outbox_lines(messages, envelope)
+    outbox, taken = outbox_lines(messages, envelope) if batch.publish else ("", {})
     await cursor.execute(statements.SAVEPOINT)
     try:
         async with cursor.copy(statements.COPY_OBSERVATIONS) as copy:
             await copy.write(lines)
-        async with cursor.copy(statements.COPY_OUTBOX) as copy:
-            await copy.write(outbox)
+        if batch.publish:
+            async with cursor.copy(statements.COPY_OUTBOX) as copy:
+                await copy.write(outbox)
     except UniqueViolation:
         await cursor.execute(statements.ROLLBACK_TO)
         log.info(
@@ -277,16 +287,15 @@ async def _copy_new(
 
 
 async def _upsert(
-    cursor: AsyncCursor[Any], lines: str, params: dict[str, Any], part_base: dict[str, int]
+    cursor: AsyncCursor[Any], lines: str, batch: PreparedBatch, part_base: dict[str, int]
 ) -> tuple[int, int]:
     """(new, changed) of rows upserted through the staging table."""
     await cursor.execute(statements.CREATE_STAGING)
     async with cursor.copy(statements.COPY_STAGING) as copy:
         await copy.write(lines)
     await cursor.execute(statements.ANALYZE_STAGING)
-    await cursor.execute(
-        statements.UPSERT_WITH_OUTBOX, {**params, "part_base": json.dumps(part_base)}
-    )
+    upsert = statements.UPSERT_WITH_OUTBOX if batch.publish else statements.UPSERT
+    await cursor.execute(upsert, {**batch.params, "part_base": json.dumps(part_base)})
     counts = await cursor.fetchone()
     assert counts is not None
     return int(counts[0]), int(counts[1])

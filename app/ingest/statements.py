@@ -6,7 +6,9 @@ one COPY of their outbox messages (built in Python, app/ingest/messages.py); (3)
 key is stored (or every row, when the savepoint caught a unique violation): drop/create the
 staging table, COPY them into it, ANALYZE it, and one upsert whose RETURNING set feeds the
 outbox insert in the same statement; (4) dead letters and their DLQ outbox rows (only when
-rows were rejected); (5) the checkpoint upsert (only when checkpoints are given).
+rows were rejected); (5) the checkpoint upsert (only when checkpoints are given). With Kafka
+off no outbox row is written: the COPY of messages is skipped, and UPSERT / DEAD_LETTERS are
+the same statements without their outbox inserts.
 """
 
 from __future__ import annotations
@@ -93,8 +95,7 @@ ANALYZE_STAGING = f"ANALYZE {STAGING}"
 # (JSON, series id -> parts already taken in this batch by its new rows' messages) offsets
 # the part numbers, so the two paths never derive the same event id.
 OBSERVATIONS_PER_MESSAGE = 1000
-UPSERT_WITH_OUTBOX = f"""
-WITH up AS (
+_UPSERT = """
     INSERT INTO external_timeseries_obs AS o (
         tenant_id, provider, series_id, obs_date, period_label, value, raw_value, units,
         metadata, run_id, batch_id
@@ -117,7 +118,10 @@ WITH up AS (
        OR o.units IS DISTINCT FROM EXCLUDED.units
        OR o.period_label IS DISTINCT FROM EXCLUDED.period_label
     RETURNING o.series_id, o.obs_date, o.period_label, o.value, o.raw_value, o.units,
-              o.metadata, (o.xmax = 0) AS inserted
+              o.metadata, (o.xmax = 0) AS inserted"""
+_COUNTS = "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
+UPSERT_WITH_OUTBOX = f"""
+WITH up AS ({_UPSERT}
 ), parts AS (
     SELECT up.*,
            (row_number() OVER (PARTITION BY up.series_id ORDER BY up.obs_date) - 1)
@@ -160,22 +164,28 @@ WITH up AS (
     FROM messages AS m
     ORDER BY m.series_id, m.part
 )
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+{_COUNTS}
 """  # noqa: S608 - only the module's integer constants are interpolated
+# With Kafka off (AURUM_KAFKA_ENABLED=false): the same upsert, and no messages.
+UPSERT = f"WITH up AS ({_UPSERT}\n)\n{_COUNTS}\n"
 
 # %(rows)s: a JSON array of {"series_id", "reason", "payload"} in rejection order.
-DEAD_LETTERS_WITH_DLQ = """
+_REJECTED = """
 WITH r AS (
     SELECT d.n, NULLIF(left(d.item->>'series_id', 256), '') AS series_id,
            left(d.item->>'reason', 1024) AS reason, d.item->'payload' AS payload
     FROM jsonb_array_elements(%(rows)s::jsonb) WITH ORDINALITY AS d(item, n)
-), dl AS (
+)"""
+_INSERT_DEAD_LETTERS = """
     INSERT INTO ingest_dead_letters (
         tenant_id, provider, series_id, reason, payload, run_id, batch_id
     )
     SELECT %(tenant_id)s, %(provider)s, r.series_id, r.reason, r.payload,
            %(run_id)s::uuid, %(batch_id)s::uuid
-    FROM r ORDER BY r.n
+    FROM r ORDER BY r.n"""
+# With Kafka off: the dead letters, and no DLQ messages.
+DEAD_LETTERS = f"{_REJECTED}{_INSERT_DEAD_LETTERS}\n"
+DEAD_LETTERS_WITH_DLQ = f"""{_REJECTED}, dl AS ({_INSERT_DEAD_LETTERS}
     RETURNING id, series_id, reason, payload
 ), events AS (
     SELECT dl.*, md5(concat_ws('|', 'dlq', %(batch_id)s::text, dl.id))::uuid::text AS event_id
@@ -203,7 +213,7 @@ SELECT %(dlq_topic)s, e.series_id,
        )
 FROM events AS e
 ORDER BY e.id
-"""
+"""  # noqa: S608 - only the module's constants are interpolated
 
 # A checkpoint never moves backwards: a backfill of an old window must not rewind where the
 # next incremental fetch starts (GREATEST ignores NULLs). The cursor is replaced as given.

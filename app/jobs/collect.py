@@ -61,6 +61,7 @@ class CollectionRequest:
     batch_size: int
     start: date | None = None
     end: date | None = None
+    publish: bool = True  # write outbox rows (false: Kafka is off)
 
 
 def collection_request(
@@ -73,6 +74,7 @@ def collection_request(
     start: date | None = None,
     end: date | None = None,
     flags: FlagSnapshot | None = None,
+    publish: bool = True,
 ) -> CollectionRequest:
     """A request from the provider file's section (its datasets, topics and batch size); the
     `external_ingest` flag, while enabled, overrides the batch size."""
@@ -89,6 +91,7 @@ def collection_request(
         ),
         start=start,
         end=end,
+        publish=publish,
     )
 
 
@@ -223,6 +226,7 @@ async def _prepared(
                 checkpoints=batch.checkpoints,
                 topic=request.topic,
                 dlq_topic=request.dlq_topic,
+                publish=request.publish,
             )
         )
         yield batch, prepared

@@ -60,6 +60,7 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
     request = collection_request(
         provider, section, base_url=base_url, credential=target.credential,
         datasets=params.get("datasets") or None, start=start, end=end, flags=flags,
+        publish=resources.dependencies.publish,
     )  # fmt: skip
     if bulk and "bulk" in section.kafka_topics:
         request = dataclasses.replace(request, topic=section.kafka_topics["bulk"])

@@ -72,11 +72,16 @@ async def check_dependencies(resources: Resources) -> list[CheckResult]:
         async def kafka() -> None:
             await asyncio.to_thread(kafka_admin.list_topics, timeout=timeout)
 
-        checks.append(_timed("kafka", kafka, timeout, False))
+        checks.append(_timed("kafka", kafka, timeout, "kafka" in embedded))
     checks.append(_rate_limiter(resources, timeout))
     results = list(await asyncio.gather(*checks))
     if kafka_admin is None:
-        results.append(CheckResult("kafka", "off", error="AURUM_KAFKA_BOOTSTRAP_SERVERS not set"))
+        off = (
+            "AURUM_KAFKA_BOOTSTRAP_SERVERS not set"
+            if resources.dependencies.publish
+            else "AURUM_KAFKA_ENABLED is false: nothing is published, the outbox is not filled"
+        )
+        results.append(CheckResult("kafka", "off", error=off))
     results.append(_provider_guards(resources))
     return results
 

@@ -3,17 +3,19 @@ errors (exit code 1, no stack trace) when a setting or the database is wrong."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 import redis as redis_sync
+from confluent_kafka import Consumer, TopicPartition
 
 from app.embedded.ports import free_port, port_open
 from tests.support.processes import clean_env
@@ -62,10 +64,12 @@ def test_migrate_command_upgrades_the_given_database(database_url: str) -> None:
 
 
 class _Service:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = free_port()
         self.redis_port = free_port()
+        self.kafka_port = free_port()
         self.data_dir = data_dir
+        self.env = env
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
@@ -73,6 +77,8 @@ class _Service:
             AURUM_DATA_DIR=str(self.data_dir),
             AURUM_PORT=str(self.port),
             AURUM_EMBEDDED_REDIS_PORT=str(self.redis_port),
+            AURUM_EMBEDDED_KAFKA_PORT=str(self.kafka_port),
+            **self.env,
         )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app", "serve"],
@@ -112,6 +118,39 @@ def service(tmp_path: Path) -> Iterator[_Service]:
 
 def _pg(data_dir: Path) -> psycopg.Connection:
     return psycopg.connect(f"postgresql://postgres@/aurum?host={data_dir / 'postgres'}")
+
+
+def _count(data_dir: Path, sql: str) -> int:
+    with _pg(data_dir) as conn:
+        row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f}s"
+        time.sleep(0.25)
+
+
+def _event_ids(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> set[str]:
+    """The event ids of the messages on `topic`, read from the beginning until `expected`
+    distinct ones arrived (or the timeout)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "newcomer", "enable.auto.commit": False}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        seen: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while len(seen) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                seen.add(json.loads(message.value())["event_id"])
+        return seen
+    finally:
+        consumer.close()
 
 
 def test_embedded_default_serves_stops_cleanly_and_keeps_data(service: _Service) -> None:
@@ -159,3 +198,46 @@ def test_embedded_default_serves_stops_cleanly_and_keeps_data(service: _Service)
     assert redis_sync.Redis(port=service.redis_port).get("aurum:test:marker") == b"kept"
     assert key_file.read_text().strip() == admin  # created once, on the first start only
     assert service.stop(signal.SIGTERM) == 0  # what Kubernetes sends
+
+
+FRED = "aurum.ref.fred.series.v1"
+UNSENT = "SELECT count(*) FROM kafka_outbox WHERE sent_at IS NULL"
+FRED_MESSAGES = f"SELECT count(*) FROM kafka_outbox WHERE topic = '{FRED}'"
+
+
+def test_embedded_default_publishes_to_its_own_broker_across_restarts(
+    service: _Service,
+) -> None:
+    service.start()
+    kafka = httpx.get(f"{service.url}/ready").json()["checks"]["kafka"]
+    assert (kafka["status"], kafka["embedded"]) == ("up", True)
+    _wait_for("sandbox data and its messages", lambda: _count(service.data_dir, FRED_MESSAGES) > 0)
+    _wait_for("the relay to send every outbox row", lambda: _count(service.data_dir, UNSENT) == 0)
+    bootstrap = f"127.0.0.1:{service.kafka_port}"
+    published = _count(service.data_dir, FRED_MESSAGES)
+    first = _event_ids(bootstrap, FRED, published)
+    assert len(first) == published  # a newcomer reads every message from the broker
+
+    assert service.stop(signal.SIGTERM) == 0
+    assert not port_open("127.0.0.1", service.kafka_port)  # the broker stopped with it
+
+    service.start()  # a fresh broker: the outbox's retained messages are published again
+    _wait_for("the relay to republish", lambda: _count(service.data_dir, UNSENT) == 0)
+    assert _event_ids(bootstrap, FRED, published) >= first  # still there after the restart
+    assert service.stop(signal.SIGTERM) == 0
+
+
+def test_kafka_off_starts_no_broker_and_fills_no_outbox(tmp_path: Path) -> None:
+    service = _Service(tmp_path / "data", AURUM_KAFKA_ENABLED="false")
+    try:
+        service.start()
+        kafka = httpx.get(f"{service.url}/ready").json()["checks"]["kafka"]
+        assert kafka["status"] == "off" and "AURUM_KAFKA_ENABLED" in kafka["error"]
+        assert not port_open("127.0.0.1", service.kafka_port)
+        observations = "SELECT count(*) FROM external_timeseries_obs"
+        _wait_for("sandbox data", lambda: _count(service.data_dir, observations) > 0)
+        assert _count(service.data_dir, "SELECT count(*) FROM kafka_outbox") == 0
+        assert service.stop(signal.SIGTERM) == 0
+    finally:
+        if service.process is not None and service.process.poll() is None:
+            service.process.kill()

@@ -45,6 +45,8 @@ def replica_process(
         AURUM_SANDBOX_COLLECT_INTERVAL_SECONDS="0",
         AURUM_ACCESS_LOG="false",
         AURUM_DATA_DIR=str(tmp_path / "data"),
+        # No embedded broker: it would republish the suite's shared outbox (AURUM_KAFKA_*).
+        AURUM_KAFKA_ENABLED="false",
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve"],
