@@ -166,6 +166,9 @@ def real_server(
             "AURUM_DATABASE_URL": deps.database_url,
             "AURUM_REDIS_URL": deps.redis_url,
             "AURUM_MIGRATE_ON_START": "false",
+            # The benchmark's database is shared by every server it starts: an embedded broker
+            # per server would re-send that database's outbox. The measured paths need no Kafka.
+            "AURUM_KAFKA_ENABLED": "false",
             "AURUM_JWT_SECRET": secrets.token_urlsafe(36),  # 48 characters
             "AURUM_DATA_DIR": str(workdir / "data"),
             # No collection at start: that is `make run`'s sandbox demo (it would collect and
