@@ -1,5 +1,11 @@
-"""A TCP proxy in front of a real server, which a test closes to make that server unreachable
-for the app behind it: connections reset, new ones refused. A real failure, not a mock."""
+"""A TCP proxy in front of a real server, which a test uses to make that server unreachable
+for the app behind it. A real failure, not a mock, in two kinds:
+
+- `close()`: the server is gone. Open connections are reset, new ones refused.
+- `stall()`: the server hangs (what `kill -STOP` does to it). Connections, open and new, are
+  accepted but nothing is forwarded either way, so every call waits for its own timeout;
+  `resume()` delivers what was held back, as a server continued with `kill -CONT` would.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +23,36 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     async def start(self) -> TcpProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.port or 0, reuse_address=True
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
+    @property
+    def stalled(self) -> bool:
+        return not self._flowing.is_set()
+
+    def stall(self) -> None:
+        """Stop forwarding in both directions, on open and new connections alike."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again, starting with whatever was held back."""
+        self._flowing.set()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A stalled server still completes the handshake (the kernel does) but answers nothing.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._flowing.wait()
+        if not self._flowing.is_set():
+            writer.close()
+            return
         try:
             host, port = self.target
             if port is None:
@@ -35,13 +63,15 @@ class TcpProxy:
             writer.close()
             return
         self._writers |= {writer, up_writer}
-        await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
-        )
+        with contextlib.suppress(asyncio.CancelledError):  # the test's loop ended first
+            await asyncio.gather(
+                self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            )
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         finally:
@@ -49,9 +79,13 @@ class TcpProxy:
             self._writers.discard(writer)
 
     async def close(self) -> None:
-        """Refuse new connections and cut the open ones."""
+        """Refuse new connections and cut the open ones (`start()` again listens on the same
+        port, so a client configured with it reconnects by itself)."""
+        self._flowing.set()
         if self._server is not None:
             self._server.close()
+            for writer in list(self._writers):
+                writer.close()
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
             self._server = None
