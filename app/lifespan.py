@@ -19,6 +19,7 @@ from app.db.engine import build_engine, build_sessionmaker
 from app.health.dependencies import DependencyCache
 from app.health.view_cache import ViewCache
 from app.jobs.scheduler import JobScheduler
+from app.monitoring.readiness import Phase, ReplicaState
 from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.runtime import start_providers
@@ -45,6 +46,8 @@ def build_lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # `/ready` answers 503 until the start below completes, and again once draining.
+        replica = app.state.replica = ReplicaState()
         engine = build_engine(settings, dependencies.database_url)
         redis = Redis.from_url(
             dependencies.redis_url,
@@ -97,9 +100,11 @@ def build_lifespan(
             "aurum control plane started",
             extra={"embedded": sorted(dependencies.embedded), "env": settings.env.value},
         )
+        replica.enter(Phase.SERVING)
         try:
             yield
         finally:
+            replica.enter(Phase.DRAINING)
             await scheduler.stop()  # lets runs reach a batch boundary, then frees the lock
             await stop_flags(app.state.resources.flags)
             await app.state.health_dependencies.aclose()

@@ -9,6 +9,8 @@ from types import FrameType
 
 from starlette.types import ASGIApp
 
+from app.monitoring.readiness import Phase, ReplicaState
+
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
@@ -17,6 +19,14 @@ def _exit_quietly(signum: int, frame: FrameType | None) -> None:
 def run_server(app: ASGIApp, *, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM; returns normally so exit hooks (embedded servers) run."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # From the signal on, `/ready` answers 503 (draining) while requests finish.
+            replica = getattr(getattr(app, "state", None), "replica", None)
+            if isinstance(replica, ReplicaState):
+                replica.enter(Phase.DRAINING)
+            super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
         app,
@@ -32,4 +42,4 @@ def run_server(app: ASGIApp, *, host: str, port: int) -> None:
     # into a normal exit so the embedded PostgreSQL and Redis are stopped by their exit hooks.
     signal.signal(signal.SIGTERM, _exit_quietly)
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+        Server(config).run()

@@ -1,5 +1,10 @@
-"""Readiness: can this replica serve? Each dependency is checked concurrently, with its own
-timeout, and reported with its latency."""
+"""Readiness is about this replica: is it serving? Starting and draining (SIGTERM received)
+are the only reasons to answer 503. A shared dependency (PostgreSQL, Redis, Kafka) being down
+is reported, with its state, latency and error, and makes the replica `degraded`, never
+unready: every replica shares those dependencies, so failing readiness on them would take
+every pod out of the Service at once while cached reads and health still answer.
+
+Each dependency is checked concurrently, with its own timeout, and reported with its latency."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import text
@@ -15,10 +21,38 @@ from app.monitoring.metrics import DEPENDENCY_CHECK_SECONDS, DEPENDENCY_UP
 from app.resources import Resources
 
 
+class Phase(StrEnum):
+    STARTING = "starting"
+    SERVING = "serving"
+    DRAINING = "draining"
+
+
+class ReplicaState:
+    """Where this replica is in its life: set by the lifespan (starting → serving → draining)
+    and by the server on SIGTERM (draining, before connections are closed)."""
+
+    def __init__(self) -> None:
+        self.phase = Phase.STARTING
+        self.since = time.monotonic()
+
+    def enter(self, phase: Phase) -> None:
+        if phase != self.phase:
+            self.phase, self.since = phase, time.monotonic()
+
+    @property
+    def ready(self) -> bool:
+        return self.phase is Phase.SERVING
+
+
+def overall(results: list[CheckResult]) -> str:
+    """`ready` when every check is up (or off by configuration), else `degraded`."""
+    return "ready" if all(r.status in {"up", "off"} for r in results) else "degraded"
+
+
 @dataclass(frozen=True)
 class CheckResult:
     name: str
-    status: str  # up | down | off | degraded (serving, impaired: not a reason to be unready)
+    status: str  # up | down | off | degraded: reported, never a reason to be unready
     latency_ms: float | None = None
     error: str | None = None
     embedded: bool = False
