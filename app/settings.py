@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     data_dir: Path = Path(".data")
     embedded_redis_port: int = Field(default=6380, ge=1, le=65535)
+    # Connect and reply timeout of the service's Redis client; a timed-out call is not retried.
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
