@@ -19,7 +19,7 @@ from app.auth.principal import Role
 from app.settings import Settings
 from tests.support.apps import client_for
 from tests.support.auth import bearer
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy, postgres_target
 
 # The request budget the README documents for admin reads during a dependency outage.
 BUDGET_SECONDS = 1.0
@@ -56,6 +56,13 @@ async def eventually(check: Any, within: float = 5.0) -> None:
 async def redis_proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
     host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
     proxy = await TcpProxy(host, int(port)).start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def postgres_proxy(database_url: str) -> AsyncIterator[TcpProxy]:
+    proxy = await TcpProxy(*postgres_target(database_url)).start()
     yield proxy
     await proxy.close()
 
@@ -105,5 +112,41 @@ async def test_ready_and_admin_reads_during_a_redis_stall(
                 and health["dependencies"]["redis"]["status"] == "up"
                 and not health["providers"]["fred"].get("stale")
             )
+
+        await eventually(recovered)
+
+
+async def test_ready_and_admin_reads_with_postgres_unreachable(
+    settings: Settings, database_url: str, postgres_proxy: TcpProxy
+) -> None:
+    cut = settings.model_copy(
+        update={"database_url": postgres_proxy.url_for(database_url), "health_cache_seconds": 0}
+    )
+    viewer = bearer(settings, Role.VIEWER)
+    async with client_for(cut) as client:
+        for path in ADMIN_READS:
+            assert (await client.get(path, headers=viewer)).status_code == 200, path
+        await postgres_proxy.close()
+
+        ready, elapsed = await timed(client, "/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["postgres"]["status"] == "down"
+
+        for path in ADMIN_READS:
+            response, elapsed = await timed(client, path, headers=viewer)
+            assert response.status_code in {200, 503}, (path, response.status_code, response.text)
+            assert elapsed < BUDGET_SECONDS, (path, elapsed)
+            if response.status_code == 503:
+                body = response.json()
+                assert body["error"] == "unavailable" and "PostgreSQL" in body["message"]
+                assert body["request_id"] == response.headers["x-request-id"]
+
+        await postgres_proxy.start()  # the same port: the pool reconnects by itself
+
+        async def recovered() -> bool:
+            ready = await client.get("/ready")
+            runs = await client.get("/v1/admin/external/runs", headers=viewer)
+            return ready.json().get("status") == "ready" and runs.status_code == 200
 
         await eventually(recovered)
