@@ -89,7 +89,7 @@ def build_lifespan(
             flags=await start_flags(settings, redis, sessionmaker, rate_limiter, providers),
         )
         # Dependency checks for the health view, refreshed in the background while read.
-        app.state.health_dependencies = DependencyCache(app.state.resources)
+        app.state.health_dependencies = DependencyCache(app.state.resources, replica.checks)
         # Health and SLA bodies, computed once per interval and shared by every reader.
         app.state.health_views = ViewCache(settings.health_cache_seconds, app.state.changes)
         # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
@@ -114,6 +114,7 @@ def build_lifespan(
             await scheduler.stop()  # lets runs reach a batch boundary, then frees the lock
             await stop_flags(app.state.resources.flags)
             await app.state.health_dependencies.aclose()
+            await replica.checks.aclose()
             await authenticator.api_keys.drain()
             await providers.aclose()
             if rate_limiter is not None:

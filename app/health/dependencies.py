@@ -21,6 +21,7 @@ from typing import Any
 
 from app.health.last_known import LastKnown
 from app.jobs.status import leader_status
+from app.monitoring.pending_checks import PendingChecks
 from app.monitoring.readiness import check_dependencies
 from app.resources import Resources
 
@@ -33,8 +34,9 @@ SHOWN = ("postgres", "redis", "kafka")
 
 
 class DependencyCache:
-    def __init__(self, resources: Resources) -> None:
+    def __init__(self, resources: Resources, checks: PendingChecks | None = None) -> None:
         self._resources = resources
+        self._checks = checks if checks is not None else PendingChecks()
         self._value: dict[str, Any] | None = None
         self._checked_at = 0.0
         self._read_at = 0.0
@@ -67,7 +69,9 @@ class DependencyCache:
 
     async def refresh(self) -> None:
         started = time.perf_counter()
-        checks, leader = await asyncio.gather(check_dependencies(self._resources), self._leader())
+        checks, leader = await asyncio.gather(
+            check_dependencies(self._resources, self._checks), self._leader()
+        )
         value: dict[str, Any] = {}
         for result in checks:
             if result.name in SHOWN:
@@ -85,7 +89,13 @@ class DependencyCache:
 
     async def _leader(self) -> dict[str, Any]:
         started = time.perf_counter()
-        status = await leader_status(self._resources)
+        timeout = self._resources.settings.ready_check_timeout_seconds
+        try:
+            status = await self._checks.run(
+                "leader", lambda: leader_status(self._resources), timeout
+            )
+        except TimeoutError as exc:
+            return {"status": "unknown", "latency_ms": None, "error": f"PostgreSQL: {exc}"}
         alive = status["leader_alive"]
         enabled = status["enabled"]
         return {

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.monitoring.metrics import DEPENDENCY_CHECK_SECONDS, DEPENDENCY_UP
+from app.monitoring.pending_checks import PendingChecks
 from app.resources import Resources
 
 
@@ -34,6 +35,7 @@ class ReplicaState:
     def __init__(self) -> None:
         self.phase = Phase.STARTING
         self.since = time.monotonic()
+        self.checks = PendingChecks()  # this replica's dependency checks still running
 
     def enter(self, phase: Phase) -> None:
         if phase != self.phase:
@@ -62,13 +64,17 @@ class CheckResult:
 
 
 async def _timed(
-    name: str, probe: Callable[[], Awaitable[Any]], limit_s: float, embedded: bool
+    checks: PendingChecks,
+    name: str,
+    probe: Callable[[], Awaitable[Any]],
+    limit_s: float,
+    embedded: bool,
 ) -> CheckResult:
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(probe(), timeout=limit_s)
-    except TimeoutError:
-        result = CheckResult(name, "down", None, f"no answer within {limit_s:g}s", embedded)
+        await checks.run(name, probe, limit_s)
+    except TimeoutError as exc:
+        result = CheckResult(name, "down", None, str(exc), embedded)
     except Exception as exc:  # any failure of a dependency means "down", with its reason
         result = CheckResult(name, "down", None, _reason(exc), embedded)
     else:
@@ -85,7 +91,12 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text_}"[:300] if text_ else type(exc).__name__
 
 
-async def check_dependencies(resources: Resources) -> list[CheckResult]:
+async def check_dependencies(
+    resources: Resources, checks: PendingChecks | None = None
+) -> list[CheckResult]:
+    """Every check within AURUM_READY_CHECK_TIMEOUT_SECONDS, never waiting for a stalled
+    dependency (app/monitoring/pending_checks.py); `checks`: this replica's pending ones."""
+    pending = checks if checks is not None else PendingChecks()
     timeout = resources.settings.ready_check_timeout_seconds
     embedded = resources.dependencies.embedded
 
@@ -96,9 +107,9 @@ async def check_dependencies(resources: Resources) -> list[CheckResult]:
     async def redis() -> None:
         await resources.redis.ping()
 
-    checks = [
-        _timed("postgres", postgres, timeout, "postgres" in embedded),
-        _timed("redis", redis, timeout, "redis" in embedded),
+    probes = [
+        _timed(pending, "postgres", postgres, timeout, "postgres" in embedded),
+        _timed(pending, "redis", redis, timeout, "redis" in embedded),
     ]
     kafka_admin = resources.kafka_admin
     if kafka_admin is not None:
@@ -106,9 +117,9 @@ async def check_dependencies(resources: Resources) -> list[CheckResult]:
         async def kafka() -> None:
             await asyncio.to_thread(kafka_admin.list_topics, timeout=timeout)
 
-        checks.append(_timed("kafka", kafka, timeout, False))
-    checks.append(_rate_limiter(resources, timeout))
-    results = list(await asyncio.gather(*checks))
+        probes.append(_timed(pending, "kafka", kafka, timeout, False))
+    probes.append(_rate_limiter(resources, timeout))
+    results = list(await asyncio.gather(*probes))
     if kafka_admin is None:
         results.append(CheckResult("kafka", "off", error="AURUM_KAFKA_BOOTSTRAP_SERVERS not set"))
     results.append(_provider_guards(resources))

@@ -46,19 +46,23 @@ async def ready(request: Request) -> JSONResponse:
             details={"phase": phase.value},
         )
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-    results = await check_dependencies(resources)
     timeout = resources.settings.ready_check_timeout_seconds
-    try:
-        scheduler = jsonable_encoder(await asyncio.wait_for(leader_status(resources), timeout))
-    except TimeoutError:
-        scheduler = {"error": f"PostgreSQL gave no answer within {timeout:g}s"}
+
+    async def scheduler() -> dict[str, Any]:
+        try:
+            status = await state.checks.run("leader", lambda: leader_status(resources), timeout)
+        except TimeoutError as exc:
+            return {"error": f"the leader's row in PostgreSQL: {exc}"}
+        return dict(jsonable_encoder(status))
+
+    results, leader = await asyncio.gather(check_dependencies(resources, state.checks), scheduler())
     return JSONResponse(
         {
             "status": overall(results),
             "phase": state.phase.value,
             "replica": resources.settings.replica_id,
             "checks": {result.name: result.as_dict() for result in results},
-            "scheduler": scheduler,
+            "scheduler": leader,
         }
     )
 

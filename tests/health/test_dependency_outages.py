@@ -150,3 +150,45 @@ async def test_ready_and_admin_reads_with_postgres_unreachable(
             return ready.json().get("status") == "ready" and runs.status_code == 200
 
         await eventually(recovered)
+
+
+async def test_ready_and_admin_reads_during_a_postgres_stall(
+    settings: Settings, database_url: str, postgres_proxy: TcpProxy
+) -> None:
+    # A stalled server also stalls the driver's cancellation of a timed-out query: /ready must
+    # not wait for it, nor start a second check while the first still hangs.
+    stalled = settings.model_copy(
+        update={
+            "database_url": postgres_proxy.url_for(database_url),
+            "health_cache_seconds": 0,
+            "ready_check_timeout_seconds": 0.5,
+            "admin_read_deadline_seconds": 1.0,
+        }
+    )
+    viewer = bearer(settings, Role.VIEWER)
+    async with client_for(stalled) as client:
+        for path in ADMIN_READS:
+            assert (await client.get(path, headers=viewer)).status_code == 200, path
+        postgres_proxy.stall()
+        for _ in range(2):  # the second finds the first check still pending
+            async with asyncio.timeout(5):
+                ready, elapsed = await timed(client, "/ready")
+            assert ready.status_code == 200, ready.text
+            assert elapsed < BUDGET_SECONDS, elapsed
+            assert ready.json()["checks"]["postgres"]["status"] == "down"
+            assert ready.json()["checks"]["redis"]["status"] == "up"
+        for path in ADMIN_READS:
+            response, elapsed = await timed(client, path, headers=viewer)
+            assert response.status_code in {200, 503}, (path, response.text)
+            assert elapsed < stalled.admin_read_deadline_seconds + 0.5, (path, elapsed)
+            if response.status_code == 503:
+                assert response.json()["error"] == "unavailable"
+                assert response.json()["request_id"] == response.headers["x-request-id"]
+        postgres_proxy.resume()
+
+        async def recovered() -> bool:
+            ready = await client.get("/ready")
+            runs = await client.get("/v1/admin/external/runs", headers=viewer)
+            return ready.json().get("status") == "ready" and runs.status_code == 200
+
+        await eventually(recovered, within=10)
