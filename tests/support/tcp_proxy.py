@@ -5,14 +5,21 @@ for the app behind it. A real failure, not a mock, in two kinds:
 - `stall()`: the server hangs (what `kill -STOP` does to it). Connections, open and new, are
   accepted but nothing is forwarded either way, so every call waits for its own timeout;
   `resume()` delivers what was held back, as a server continued with `kill -CONT` would.
+
+`ProxyThread` runs one on its own loop for synchronous tests (a service in a subprocess).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+T = TypeVar("T")
 
 
 class TcpProxy:
@@ -113,3 +120,55 @@ def postgres_target(url: str) -> tuple[str, int | None]:
         sockets = sorted(Path(socket_dir).glob(".s.PGSQL.*[0-9]"))
         return str(sockets[0]), None
     return parts.hostname or "127.0.0.1", parts.port or 5432
+
+
+class ProxyThread:
+    """A TcpProxy on its own event loop in a daemon thread, driven from synchronous code (a
+    test that runs `aurum serve` as a subprocess and points its AURUM_REDIS_URL or
+    AURUM_DATABASE_URL at `url_for(...)`). Every method waits for the proxy to act."""
+
+    def __init__(self, target_host: str, target_port: int | None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.proxy = TcpProxy(target_host, target_port)
+        self._call(self.proxy.start())
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
+
+    async def _run(self, action: Callable[[], None]) -> None:
+        action()
+
+    @property
+    def port(self) -> int:
+        return self.proxy.port
+
+    def url_for(self, url: str) -> str:
+        return self.proxy.url_for(url)
+
+    def stall(self) -> None:
+        self._call(self._run(self.proxy.stall))
+
+    def resume(self) -> None:
+        self._call(self._run(self.proxy.resume))
+
+    def cut(self) -> None:
+        """The server is gone: open connections reset, new ones refused."""
+        self._call(self.proxy.close())
+
+    def restore(self) -> None:
+        """Listen again on the same port (after `cut`)."""
+        self._call(self.proxy.start())
+
+    def stop(self) -> None:
+        self._call(self.proxy.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def __enter__(self) -> ProxyThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
