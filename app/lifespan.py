@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.auth.api_keys import ApiKeyVerifier
 from app.auth.authenticator import Authenticator
@@ -19,6 +22,7 @@ from app.db.engine import build_engine, build_sessionmaker
 from app.health.dependencies import DependencyCache
 from app.health.view_cache import ViewCache
 from app.jobs.scheduler import JobScheduler
+from app.monitoring.readiness import Phase, ReplicaState
 from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.runtime import start_providers
@@ -45,12 +49,17 @@ def build_lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # `/ready` answers 503 until the start below completes, and again once draining.
+        replica = app.state.replica = ReplicaState()
         engine = build_engine(settings, dependencies.database_url)
+        # A stalled Redis (no reset, no reply) costs a call AURUM_REDIS_TIMEOUT_SECONDS once:
+        # redis-py's default policy retried timeouts 3 times, 4x the timeout per call.
         redis = Redis.from_url(
             dependencies.redis_url,
             decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=2,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            socket_timeout=settings.redis_timeout_seconds,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=30,
         )
         sessionmaker = build_sessionmaker(engine)
@@ -80,7 +89,7 @@ def build_lifespan(
             flags=await start_flags(settings, redis, sessionmaker, rate_limiter, providers),
         )
         # Dependency checks for the health view, refreshed in the background while read.
-        app.state.health_dependencies = DependencyCache(app.state.resources)
+        app.state.health_dependencies = DependencyCache(app.state.resources, replica.checks)
         # Health and SLA bodies, computed once per interval and shared by every reader.
         app.state.health_views = ViewCache(settings.health_cache_seconds, app.state.changes)
         # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
@@ -97,12 +106,15 @@ def build_lifespan(
             "aurum control plane started",
             extra={"embedded": sorted(dependencies.embedded), "env": settings.env.value},
         )
+        replica.enter(Phase.SERVING)
         try:
             yield
         finally:
+            replica.enter(Phase.DRAINING)
             await scheduler.stop()  # lets runs reach a batch boundary, then frees the lock
             await stop_flags(app.state.resources.flags)
             await app.state.health_dependencies.aclose()
+            await replica.checks.aclose()
             await authenticator.api_keys.drain()
             await providers.aclose()
             if rate_limiter is not None:

@@ -21,6 +21,7 @@ from app.health.fast_path import PATHS as HEALTH_PATHS
 from app.health.fast_path import cached_overview
 from app.health.view_cache import ChangeCounter
 from app.http.compression import GzipWhenAccepted
+from app.http.deadline import ReadDeadline
 from app.http.errors import install_error_handlers
 from app.http.fast_path import MemoryAnswers
 from app.http.hardening import BodyLimitMiddleware, SecurityHeaders, add_cors
@@ -56,6 +57,9 @@ from app.routers import (
     validation,
 )
 from app.settings import Settings, get_settings
+
+# The reads the admin read deadline covers (the runbooks' aliases included).
+ADMIN_READ_PREFIXES = ("/v1/admin/", "/runtime-config/", "/health/external", "/sla/external")
 
 
 def service_version() -> str:
@@ -133,8 +137,8 @@ def create_app(
     # Middleware: the last added is the outermost. Request context wraps everything: it sets
     # the request id before anything logs, and it is the one layer that touches responses
     # (request id, security headers, RateLimit-* left by the limiter, metrics, access log).
-    # Outermost first: request context → body limit → CORS → gzip → JSON bodies → NUL guard →
-    # authentication → rate limiting → authorization → routes.
+    # Outermost first: request context → admin read deadline → body limit → CORS → gzip →
+    # JSON bodies → NUL guard → authentication → rate limiting → authorization → routes.
     # Innermost: fresh read-API pages and health views answered from memory, after auth,
     # limits and authorization (app/http/fast_path.py).
     app.add_middleware(
@@ -167,6 +171,10 @@ def create_app(
     if settings.cors_allow_origins:
         add_cors(app, settings.cors_allow_origins)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Outside authentication, which may read PostgreSQL too (app/http/deadline.py).
+    app.add_middleware(
+        ReadDeadline, seconds=settings.admin_read_deadline_seconds, prefixes=ADMIN_READ_PREFIXES
+    )
     docs_paths = frozenset(
         path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path
     )

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     embedded_redis_port: int = Field(default=6380, ge=1, le=65535)
     embedded_kafka_port: int = Field(default=9093, ge=1, le=65535)
+    # Connect and reply timeout of the service's Redis client; a timed-out call is not retried.
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    # An admin read (GET) that has not started its answer by then answers 503 (0: no deadline).
+    admin_read_deadline_seconds: float = Field(default=3.0, ge=0, le=300)
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)

@@ -10,6 +10,7 @@ from types import FrameType
 from starlette.types import ASGIApp
 
 from app.http.header_limit import DEFAULT_MAX_HEADER_BYTES, header_limited
+from app.monitoring.readiness import Phase, ReplicaState
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:
@@ -22,6 +23,14 @@ def run_server(
     """Serve until SIGINT/SIGTERM; returns normally so exit hooks (embedded servers) run.
     Request heads over `max_header_bytes` get 431 (app.http.header_limit)."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # From the signal on, `/ready` answers 503 (draining) while requests finish.
+            replica = getattr(getattr(app, "state", None), "replica", None)
+            if isinstance(replica, ReplicaState):
+                replica.enter(Phase.DRAINING)
+            super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
         app,
@@ -38,4 +47,4 @@ def run_server(
     # into a normal exit so the embedded PostgreSQL and Redis are stopped by their exit hooks.
     signal.signal(signal.SIGTERM, _exit_quietly)
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+        Server(config).run()

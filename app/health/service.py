@@ -20,6 +20,7 @@ from app.db.repositories import health_reads
 from app.health import freshness, status_store
 from app.health.dependencies import DependencyCache
 from app.health.derive import Facts, Verdict, derive, overall
+from app.health.last_known import LastKnown, age_fields
 from app.resilience import call_log
 from app.resources import Resources
 
@@ -109,62 +110,83 @@ def _stamp(value: str | None) -> str | None:
     return _iso(_parse(value))
 
 
-async def _redis_reads(resources: Resources, names: list[str]) -> dict[str, Any]:
+async def _redis_reads(
+    resources: Resources, names: list[str], last_known: LastKnown | None = None
+) -> dict[str, Any]:
     """One pipeline for every provider: its call log, stored status, breaker snapshot, quota
-    use and limiter state. A part that is degraded (counting in memory because Redis failed)
-    is read through its own method instead; if the pipeline fails, every part is."""
+    use and limiter state, within AURUM_REDIS_TIMEOUT_SECONDS. A part that is degraded
+    (counting in memory because Redis failed) is read through its own method instead. If the
+    pipeline fails or times out, each provider shows its last-known state (`last_known`),
+    marked stale with its age; one never read is read through its guards' own methods, which
+    fall back to per-replica state within their own deadlines."""
     guards = resources.providers.guards
     now = datetime.now(UTC)
     queued: dict[tuple[str, str], int] = {}
+    failed = False
     try:
-        async with resources.redis.pipeline(transaction=False) as pipe:
-            for p in names:
-                pipe.hgetall(call_log.calls_key(p))
-                pipe.get(status_store.status_key(p))
-            index = 2 * len(names)
-            for p in names:
-                guard = guards[p]
-                for part, queue in (
-                    ("breaker", guard.breaker.queue_snapshot),
-                    ("limiter", guard.limiter.queue_state),
-                ):
-                    if await queue(pipe):
-                        queued[(p, part)], index = index, index + 1
-                if guard.quota.queue_usage(pipe, now):
-                    queued[(p, "quota")], index = index, index + 1
-            replies = await pipe.execute()
-    except (RedisError, OSError):
-        replies, queued = [None] * (2 * len(names)), {}
-    out: dict[str, Any] = {"calls": {}, "stored": {}, "guards": {}}
-    for i, p in enumerate(names):
-        out["calls"][p] = replies[2 * i]
-        out["stored"][p] = replies[2 * i + 1]
+        async with asyncio.timeout(resources.settings.redis_timeout_seconds):
+            async with resources.redis.pipeline(transaction=False) as pipe:
+                for p in names:
+                    pipe.hgetall(call_log.calls_key(p))
+                    pipe.get(status_store.status_key(p))
+                index = 2 * len(names)
+                for p in names:
+                    guard = guards[p]
+                    for part, queue in (
+                        ("breaker", guard.breaker.queue_snapshot),
+                        ("limiter", guard.limiter.queue_state),
+                    ):
+                        if await queue(pipe):
+                            queued[(p, part)], index = index, index + 1
+                    if guard.quota.queue_usage(pipe, now):
+                        queued[(p, "quota")], index = index, index + 1
+                replies = await pipe.execute()
+    except (RedisError, OSError, TimeoutError):
+        replies, queued, failed = [None] * (2 * len(names)), {}, True
+    out: dict[str, Any] = {"calls": {}, "stored": {}, "guards": {}, "freshness": {}}
+
+    async def provider(p: str) -> None:
         guard = guards[p]
+        reading = last_known.get(p) if failed and last_known is not None else None
+        known = reading.guard if reading is not None else {}
 
-        def reply(part: str, provider: str = p) -> Any:
-            return replies[queued[(provider, part)]]
+        def reply(part: str) -> Any:
+            return replies[queued[(p, part)]]
 
-        breaker = (
-            guard.breaker.snapshot_from(reply("breaker"))
-            if (p, "breaker") in queued
-            else await guard.breaker.snapshot()
-        )
-        quota = (
-            guard.quota.usage_from(reply("quota"), now)
-            if (p, "quota") in queued
-            else await guard.quota.usage(now=now)
-        )
-        limiter = (
-            guard.limiter.state_from(reply("limiter"))
-            if (p, "limiter") in queued
-            else await guard.limiter.state()
-        )
-        out["guards"][p] = {
-            "breaker": breaker,
-            "quota": quota,
-            "limiter": limiter,
-            "degraded": guard.degraded,
-        }
+        async def breaker() -> Any:
+            if (p, "breaker") in queued:
+                return guard.breaker.snapshot_from(reply("breaker"))
+            if "breaker" in known and not guard.breaker.degraded:
+                return known["breaker"]
+            return await guard.breaker.snapshot()
+
+        async def quota() -> Any:
+            if (p, "quota") in queued:
+                return guard.quota.usage_from(reply("quota"), now)
+            if "quota" in known and not guard.quota.degraded:
+                return known["quota"]
+            return await guard.quota.usage(now=now)
+
+        async def limiter() -> Any:
+            if (p, "limiter") in queued:
+                return guard.limiter.state_from(reply("limiter"))
+            if "limiter" in known and not guard.limiter.degraded:
+                return known["limiter"]
+            return await guard.limiter.state()
+
+        parts = await asyncio.gather(breaker(), quota(), limiter())
+        view = dict(zip(("breaker", "quota", "limiter"), parts, strict=True))
+        calls = reading.calls if reading is not None else replies[2 * names.index(p)]
+        if not failed and last_known is not None:
+            last_known.remember(p, calls, view)
+        out["calls"][p] = calls
+        out["stored"][p] = replies[2 * names.index(p) + 1]
+        out["guards"][p] = view | {"degraded": guard.degraded}
+        out["freshness"][p] = age_fields(reading, stale=failed)
+
+    # Concurrently: a guard never read before may wait for its own deadline.
+    await asyncio.gather(*(provider(p) for p in names))
+    out["failed"] = failed
     return out
 
 
@@ -272,7 +294,9 @@ async def health(
     names: list[str] = [only] if only else sorted(config.providers)
     now = datetime.now(UTC)
     db, rds, deps = await asyncio.gather(
-        _database_reads(resources, names), _redis_reads(resources, names), cache.get()
+        _database_reads(resources, names),
+        _redis_reads(resources, names, cache.redis_state),
+        cache.get(),
     )
     sandboxed = _sandboxed(resources)
     providers: dict[str, Any] = {}
@@ -282,9 +306,21 @@ async def health(
         view, verdict = provider_view(
             resources, name, db, rds["calls"][name], guard, sandboxed, now
         )
-        providers[name] = view
+        providers[name] = view | rds["freshness"][name]
         verdicts[name] = verdict
-    await status_store.write_changed(resources.redis, rds["stored"], verdicts)
+    if rds["failed"]:
+        # This view just saw Redis miss its deadline: say so now, not at the next check.
+        timeout = resources.settings.redis_timeout_seconds
+        deps["redis"] = {
+            "status": "down",
+            "latency_ms": None,
+            "error": f"no answer within {timeout:g}s (health view)",
+            "as_of": _iso(now),
+            "age_seconds": 0.0,
+            "stale": False,
+        }
+    else:
+        await status_store.write_changed(resources.redis, rds["stored"], verdicts)
     if only is None:
         for view in providers.values():
             view.pop("datasets")

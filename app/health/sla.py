@@ -111,11 +111,18 @@ async def _provider(
             start=start.date() - timedelta(days=1), end=now.date(),
         )  # fmt: skip
     guard = resources.providers.guards[name]
-    try:
-        ok, failed = await _hours(resources, name, hours, now)
-    except (RedisError, OSError):  # unknown while Redis is unreachable, not failing
+    # Concurrently: a stalled Redis costs the view one deadline (AURUM_REDIS_TIMEOUT_SECONDS).
+    calls, cost = await asyncio.gather(
+        _hours(resources, name, hours, now), guard.cost.report(now=now), return_exceptions=True
+    )
+    if isinstance(cost, BaseException):
+        raise cost
+    if isinstance(calls, RedisError | OSError):  # unknown while Redis is unreachable, not failing
         ok = failed = 0
-    cost = await guard.cost.report(now=now)
+    elif isinstance(calls, BaseException):
+        raise calls
+    else:
+        ok, failed = calls
     first_seen = min((r.created_at or now for r in runs), default=None)
     successes = [r for r in runs if r.status == RunStatus.SUCCEEDED and r.finished_at]
     provider_fresh = freshness_measure(

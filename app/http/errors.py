@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
@@ -159,7 +160,24 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, message, details=details)
 
 
+# PostgreSQL unreachable (refused, reset, timed out, shutting down) or the pool exhausted: the
+# request cannot be served now, and another try may be; never an internal error.
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("PostgreSQL unavailable: %s", type(getattr(exc, "orig", exc) or exc).__name__)
+    return error_response(
+        503,
+        "PostgreSQL is unreachable or saturated; retry in a few seconds. Health of the "
+        "dependencies: GET /ready.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AurumError, _aurum_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for failure in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(failure, _database_unavailable)

@@ -1,5 +1,10 @@
-"""Readiness: can this replica serve? Each dependency is checked concurrently, with its own
-timeout, and reported with its latency."""
+"""Readiness is about this replica: is it serving? Starting and draining (SIGTERM received)
+are the only reasons to answer 503. A shared dependency (PostgreSQL, Redis, Kafka) being down
+is reported, with its state, latency and error, and makes the replica `degraded`, never
+unready: every replica shares those dependencies, so failing readiness on them would take
+every pod out of the Service at once while cached reads and health still answer.
+
+Each dependency is checked concurrently, with its own timeout, and reported with its latency."""
 
 from __future__ import annotations
 
@@ -7,18 +12,49 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import text
 
 from app.monitoring.metrics import DEPENDENCY_CHECK_SECONDS, DEPENDENCY_UP
+from app.monitoring.pending_checks import PendingChecks
 from app.resources import Resources
+
+
+class Phase(StrEnum):
+    STARTING = "starting"
+    SERVING = "serving"
+    DRAINING = "draining"
+
+
+class ReplicaState:
+    """Where this replica is in its life: set by the lifespan (starting → serving → draining)
+    and by the server on SIGTERM (draining, before connections are closed)."""
+
+    def __init__(self) -> None:
+        self.phase = Phase.STARTING
+        self.since = time.monotonic()
+        self.checks = PendingChecks()  # this replica's dependency checks still running
+
+    def enter(self, phase: Phase) -> None:
+        if phase != self.phase:
+            self.phase, self.since = phase, time.monotonic()
+
+    @property
+    def ready(self) -> bool:
+        return self.phase is Phase.SERVING
+
+
+def overall(results: list[CheckResult]) -> str:
+    """`ready` when every check is up (or off by configuration), else `degraded`."""
+    return "ready" if all(r.status in {"up", "off"} for r in results) else "degraded"
 
 
 @dataclass(frozen=True)
 class CheckResult:
     name: str
-    status: str  # up | down | off | degraded (serving, impaired: not a reason to be unready)
+    status: str  # up | down | off | degraded: reported, never a reason to be unready
     latency_ms: float | None = None
     error: str | None = None
     embedded: bool = False
@@ -28,13 +64,17 @@ class CheckResult:
 
 
 async def _timed(
-    name: str, probe: Callable[[], Awaitable[Any]], limit_s: float, embedded: bool
+    checks: PendingChecks,
+    name: str,
+    probe: Callable[[], Awaitable[Any]],
+    limit_s: float,
+    embedded: bool,
 ) -> CheckResult:
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(probe(), timeout=limit_s)
-    except TimeoutError:
-        result = CheckResult(name, "down", None, f"no answer within {limit_s:g}s", embedded)
+        await checks.run(name, probe, limit_s)
+    except TimeoutError as exc:
+        result = CheckResult(name, "down", None, str(exc), embedded)
     except Exception as exc:  # any failure of a dependency means "down", with its reason
         result = CheckResult(name, "down", None, _reason(exc), embedded)
     else:
@@ -51,7 +91,12 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text_}"[:300] if text_ else type(exc).__name__
 
 
-async def check_dependencies(resources: Resources) -> list[CheckResult]:
+async def check_dependencies(
+    resources: Resources, checks: PendingChecks | None = None
+) -> list[CheckResult]:
+    """Every check within AURUM_READY_CHECK_TIMEOUT_SECONDS, never waiting for a stalled
+    dependency (app/monitoring/pending_checks.py); `checks`: this replica's pending ones."""
+    pending = checks if checks is not None else PendingChecks()
     timeout = resources.settings.ready_check_timeout_seconds
     embedded = resources.dependencies.embedded
 
@@ -62,9 +107,9 @@ async def check_dependencies(resources: Resources) -> list[CheckResult]:
     async def redis() -> None:
         await resources.redis.ping()
 
-    checks = [
-        _timed("postgres", postgres, timeout, "postgres" in embedded),
-        _timed("redis", redis, timeout, "redis" in embedded),
+    probes = [
+        _timed(pending, "postgres", postgres, timeout, "postgres" in embedded),
+        _timed(pending, "redis", redis, timeout, "redis" in embedded),
     ]
     kafka_admin = resources.kafka_admin
     if kafka_admin is not None:
@@ -72,9 +117,9 @@ async def check_dependencies(resources: Resources) -> list[CheckResult]:
         async def kafka() -> None:
             await asyncio.to_thread(kafka_admin.list_topics, timeout=timeout)
 
-        checks.append(_timed("kafka", kafka, timeout, "kafka" in embedded))
-    checks.append(_rate_limiter(resources, timeout))
-    results = list(await asyncio.gather(*checks))
+        probes.append(_timed(pending, "kafka", kafka, timeout, "kafka" in embedded))
+    probes.append(_rate_limiter(resources, timeout))
+    results = list(await asyncio.gather(*probes))
     if kafka_admin is None:
         off = (
             "AURUM_KAFKA_BOOTSTRAP_SERVERS not set"

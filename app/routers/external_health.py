@@ -4,6 +4,7 @@ provider: see app/health/service.py."""
 
 from __future__ import annotations
 
+import asyncio
 from enum import StrEnum
 from typing import Any
 
@@ -59,12 +60,20 @@ async def _overview(request: Request) -> dict[str, Any]:
 
 async def _one(request: Request, provider: str) -> dict[str, Any]:
     resources = _resources(request)
-    body = await service.health(resources, _cache(request), only=provider)
-    view = body["providers"][provider]
     guard = resources.providers.guards[provider]
-    async with resources.sessionmaker() as session:
-        runs = await health_reads.recent_runs(session, f"ingest.{provider}", limit=10)
-    view["breaker_events"] = await guard.breaker.events(10)
+
+    async def recent_runs() -> list[Any]:
+        async with resources.sessionmaker() as session:
+            return await health_reads.recent_runs(session, f"ingest.{provider}", limit=10)
+
+    # Concurrently: a stalled Redis costs the request one deadline, not one per read.
+    body, runs, events = await asyncio.gather(
+        service.health(resources, _cache(request), only=provider),
+        recent_runs(),
+        guard.breaker.events(10),
+    )
+    view = body["providers"][provider]
+    view["breaker_events"] = events
     view["recent_runs"] = [service.run_view(run) for run in runs]
     return {"provider": provider, **view, "dependencies": body["dependencies"]}
 

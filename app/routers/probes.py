@@ -1,7 +1,9 @@
-"""Open probes: `/health` (alive, no I/O) and `/ready` (dependencies answer)."""
+"""Open probes: `/health` (alive, no I/O) and `/ready` (this replica serves; dependencies
+reported, see app/monitoring/readiness.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -13,7 +15,7 @@ from app.errors import Unauthorized
 from app.http.errors import error_body
 from app.jobs.status import leader_status
 from app.monitoring.metrics import render_metrics
-from app.monitoring.readiness import check_dependencies
+from app.monitoring.readiness import Phase, ReplicaState, check_dependencies, overall
 
 router = APIRouter(tags=["probes"])
 
@@ -26,27 +28,41 @@ async def health(request: Request) -> dict[str, Any]:
 
 @router.get(
     "/ready",
-    summary="Readiness: PostgreSQL, Redis and Kafka (when configured) answer",
-    responses={503: {"description": "A dependency is down; the body names it"}},
+    summary="Readiness: this replica serves; each dependency's state is reported",
+    responses={503: {"description": "This replica is starting or draining (SIGTERM received)"}},
 )
 async def ready(request: Request) -> JSONResponse:
-    resources = request.app.state.resources
-    results = await check_dependencies(resources)
-    checks = {result.name: result.as_dict() for result in results}
-    down = [result for result in results if result.status == "down"]
-    if down:
-        reasons = ", ".join(f"{r.name} is down ({r.error})" for r in down)
+    """200 while this replica serves, `status` `ready` or `degraded` (a dependency down is
+    reported in `checks`, never a reason to leave the Service); 503 only while it starts or
+    drains."""
+    state: ReplicaState | None = getattr(request.app.state, "replica", None)
+    resources = getattr(request.app.state, "resources", None)
+    if state is None or resources is None or not state.ready:
+        phase = state.phase if state is not None else Phase.STARTING
         body = error_body(
-            503, f"Not ready: {reasons}.", code="not_ready", details={"checks": checks}
+            503,
+            f"Not ready: this replica is {phase.value}; retry on another replica.",
+            code="not_ready",
+            details={"phase": phase.value},
         )
-        return JSONResponse(body, status_code=503)
-    scheduler = jsonable_encoder(await leader_status(resources))
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    timeout = resources.settings.ready_check_timeout_seconds
+
+    async def scheduler() -> dict[str, Any]:
+        try:
+            status = await state.checks.run("leader", lambda: leader_status(resources), timeout)
+        except TimeoutError as exc:
+            return {"error": f"the leader's row in PostgreSQL: {exc}"}
+        return dict(jsonable_encoder(status))
+
+    results, leader = await asyncio.gather(check_dependencies(resources, state.checks), scheduler())
     return JSONResponse(
         {
-            "status": "ready",
+            "status": overall(results),
+            "phase": state.phase.value,
             "replica": resources.settings.replica_id,
-            "checks": checks,
-            "scheduler": scheduler,
+            "checks": {result.name: result.as_dict() for result in results},
+            "scheduler": leader,
         }
     )
 

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from app.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -220,10 +222,14 @@ def test_deployment_shape() -> None:
 
 
 def test_deployment_probes() -> None:
-    """Liveness must not depend on dependencies (/health); readiness does (/ready)."""
+    """Liveness must not depend on dependencies (/health); readiness is about this pod
+    (/ready: 200 with dependencies reported, 503 while starting or draining), and its timeout
+    leaves room for the dependency checks, which run in parallel within their own timeout."""
     container = _main_container(_one("Deployment"))
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    check_timeout = Settings.model_fields["ready_check_timeout_seconds"].default
+    assert container["readinessProbe"]["timeoutSeconds"] > check_timeout
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         if probe in container:
             assert container[probe]["httpGet"]["port"] in ("http", 8080), probe

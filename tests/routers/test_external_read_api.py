@@ -154,6 +154,10 @@ async def test_cache_hits_and_serves_stale_when_postgres_is_unreachable(
             never_cached = await client.get(f"{url}?limit=3", headers=reader)
             assert never_cached.status_code == 503
             assert "external_read_cache" in never_cached.json()["message"]
+            # This replica stays in the Service while it serves those pages.
+            ready = await client.get("/ready")
+            assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+            assert ready.json()["checks"]["postgres"]["status"] == "down"
     finally:
         await proxy.close()
         async with client_for(settings) as client:
