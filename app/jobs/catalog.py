@@ -42,7 +42,9 @@ async def start(
         mode=mode,
         base_url=base_url,
     )
-    stored = [{"series_id": s} for s in tracked if s in states and states[s].last_obs_date]
+    stored = [
+        {"series_id": s} for s in dict.fromkeys(tracked) if s in states and states[s].last_obs_date
+    ]
     await catalog_repo.record_series(
         session, tenant_id=tenant_id, provider=provider, entries=stored, only_missing=True
     )
