@@ -163,7 +163,7 @@ async def _run_provider(
     mode = "sandbox" if credential is None else "live"
     request = collection_request(
         provider, section, base_url=base_url, credential=credential or "sandbox",
-        datasets=options.datasets, start=options.start, end=options.end, flags=flags,
+        datasets=options.datasets, start=options.start, end=options.end, flags=flags, mode=mode,
         publish=settings.kafka_enabled,
     )  # fmt: skip
     started = time.monotonic()

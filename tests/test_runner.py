@@ -29,6 +29,8 @@ def test_fred_collects_from_the_sandbox_then_costs_only_change_detection(
     tenant = f"runner{uuid.uuid4().hex[:6]}"
     env = {"AURUM_DATABASE_URL": database_url, "AURUM_REDIS_URL": redis_url}
     env["AURUM_TENANT_ID"] = tenant
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.execute("DELETE FROM datasets WHERE provider = 'fred'")  # the run must list them
     first = _runner("--providers", "fred", "--log-level", "WARNING", **env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "SANDBOX MODE" in first.stdout + first.stderr
@@ -38,7 +40,16 @@ def test_fred_collects_from_the_sandbox_then_costs_only_change_detection(
             "SELECT count(DISTINCT series_id) FROM external_timeseries_obs WHERE tenant_id = %s",
             (tenant,),
         ).fetchone()
+        # The catalog: each collected series with its title and the last date stored.
+        unlisted = conn.execute(
+            "SELECT o.series_id FROM external_timeseries_obs o "
+            "LEFT JOIN datasets d ON d.provider = o.provider AND d.series_id = o.series_id "
+            "WHERE o.tenant_id = %s GROUP BY o.series_id, d.title, d.observation_end "
+            "HAVING d.title IS NULL OR d.title = '' OR d.observation_end <> max(o.obs_date)",
+            (tenant,),
+        ).fetchall()
     assert stored == (4,)
+    assert unlisted == []
 
     second = _runner("--providers", "fred", "--log-level", "WARNING", **env)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -53,8 +64,11 @@ def test_catalog_only_fills_the_dataset_catalog(database_url: str, redis_url: st
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fred: catalog: 4 datasets (sandbox" in result.stdout
     with psycopg.connect(libpq_url(database_url)) as conn:
+        # Collections elsewhere in the suite add their series too: look at the file's four.
         rows = conn.execute(
-            "SELECT series_id, title <> '' FROM datasets WHERE provider = 'fred' ORDER BY 1"
+            "SELECT series_id, title <> '' FROM datasets WHERE provider = 'fred' "
+            "AND series_id = ANY(%s) ORDER BY 1",
+            (["DEXUSEU", "DGS10", "GDP", "UNRATE"],),
         ).fetchall()
     assert rows == [("DEXUSEU", True), ("DGS10", True), ("GDP", True), ("UNRATE", True)]
 

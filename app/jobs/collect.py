@@ -1,5 +1,6 @@
 """One collection of one provider: checkpoints in, collector batches through the ingest
-pipeline, one transaction per batch. The runner and the scheduled `ingest.<provider>` jobs
+pipeline, one transaction per batch, the catalog entries of the series it touched in the
+same transaction (app/jobs/catalog.py). The runner and the scheduled `ingest.<provider>` jobs
 both run this, so a hand run and a scheduled run take the same path."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.repositories import checkpoints as checkpoint_repo
 from app.ingest.batching import effective_batch_size
 from app.ingest.pipeline import PreparedBatch, prepare_batch, write_prepared
+from app.jobs import catalog
 from app.providers.base import Batch, CollectContext, Collector, SeriesState
 from app.providers.config import ProviderSection
 from app.resilience.client import GuardedClient
@@ -62,6 +64,8 @@ class CollectionRequest:
     start: date | None = None
     end: date | None = None
     publish: bool = True  # write outbox rows (false: Kafka is off)
+    display_name: str = ""
+    mode: str = "live"  # live | sandbox | mirror: recorded in the provider catalog
 
 
 def collection_request(
@@ -75,6 +79,7 @@ def collection_request(
     end: date | None = None,
     flags: FlagSnapshot | None = None,
     publish: bool = True,
+    mode: str = "live",
 ) -> CollectionRequest:
     """A request from the provider file's section (its datasets, topics and batch size); the
     `external_ingest` flag, while enabled, overrides the batch size."""
@@ -92,6 +97,8 @@ def collection_request(
         start=start,
         end=end,
         publish=publish,
+        display_name=section.display_name,
+        mode=mode,
     )
 
 
@@ -161,6 +168,13 @@ async def collect_provider(
     summary = CollectionSummary(provider=request.provider, run_id=str(run_id))
     async with sessionmaker() as session:
         states = await load_states(session, tenant_id=tenant_id, provider=request.provider)
+    async with sessionmaker() as session, session.begin():
+        await catalog.start(
+            session, tenant_id=tenant_id, provider=request.provider,
+            display_name=request.display_name, mode=request.mode, base_url=request.base_url,
+            tracked=request.datasets, states=states,
+        )  # fmt: skip
+    tracked = set(request.datasets)
     ctx = CollectContext(
         client=client,
         base_url=request.base_url,
@@ -180,6 +194,10 @@ async def collect_provider(
             async for batch, prepared in ready:
                 async with sessionmaker() as session, session.begin():
                     result = await write_prepared(session, prepared)
+                    await catalog.record(
+                        session, tenant_id=tenant_id, provider=request.provider,
+                        batch=batch, tracked=tracked,
+                    )  # fmt: skip
                 summary.batches += 1
                 if on_rows is not None:
                     on_rows(batch)

@@ -57,9 +57,10 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
     start, end = _day(params.get("start")), _day(params.get("end"))
     if bulk:
         start = start or BULK_START
+    mode = "mirror" if base_url != target.base_url else target.mode
     request = collection_request(
         provider, section, base_url=base_url, credential=target.credential,
-        datasets=params.get("datasets") or None, start=start, end=end, flags=flags,
+        datasets=params.get("datasets") or None, start=start, end=end, flags=flags, mode=mode,
         publish=resources.dependencies.publish,
     )  # fmt: skip
     if bulk and "bulk" in section.kafka_topics:
@@ -107,7 +108,7 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
             entry["status"] = "done"  # unchanged series cost no fetch: nothing left to do
         if series_id not in marked:  # checked and current: as fresh as a new row
             EXTERNAL_DATA_LAST_SUCCESS.labels(provider, series_id).set_to_current_time()
-    progress["_mode"] = "mirror" if base_url != target.base_url else target.mode
+    progress["_mode"] = mode
     if (ctx.counters.rows_new or ctx.counters.rows_changed) and ctx.stop_reason is None:
         await _validate(ctx, provider)
     return ctx.counters

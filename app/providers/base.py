@@ -48,6 +48,10 @@ class Batch:
 
     rows: list[RawObservation]
     checkpoints: list[CheckpointUpdate] = field(default_factory=list)
+    # Catalog entries of series in this batch, from metadata the collection fetched anyway;
+    # stored with the batch (app/jobs/catalog.py). Collectors attach them to a series' last
+    # batch, beside its checkpoint.
+    datasets: list[DatasetInfo] = field(default_factory=list)
 
 
 @dataclass

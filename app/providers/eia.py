@@ -186,7 +186,11 @@ class EiaCollector:
         cursor = state.cursor if state else {}
         if isinstance(cursor.get("facets"), dict) and cursor.get("column"):
             return Resolved(
-                spec, dict(cursor["facets"]), str(cursor["column"]), cursor.get("units")
+                spec,
+                dict(cursor["facets"]),
+                str(cursor["column"]),
+                cursor.get("units"),
+                cursor.get("title"),
             )
         named = all(name is not None for name, _ in spec.facets)
         if named and spec.column is not None:
@@ -272,9 +276,15 @@ class EiaCollector:
                 break
         ctx.stats.rows_parsed += len(rows)
         checkpoint = _checkpoint(ctx, resolved, state, rows)
+        entry = _entry(resolved, checkpoint.cursor.get("units"))
         chunks = batched(rows, ctx.batch_size)
         for index, chunk in enumerate(chunks):
-            yield Batch(rows=chunk, checkpoints=[checkpoint] if index == len(chunks) - 1 else [])
+            last_one = index == len(chunks) - 1
+            yield Batch(
+                rows=chunk,
+                checkpoints=[checkpoint] if last_one else [],
+                datasets=[entry] if last_one else [],
+            )
 
 
 def _resolve_with(spec: SeriesSpec, meta: dict[str, Any]) -> Resolved:
@@ -304,6 +314,8 @@ def _checkpoint(
     dated = [r for r in rows if r.obs_date is not None]
     newest = max(dated, key=lambda r: r.obs_date or date.min, default=None)
     cursor = {**state.cursor, "facets": resolved.facets, "column": resolved.column}
+    if resolved.title:
+        cursor["title"] = resolved.title  # the route's name, for the catalog of later runs
     last = state.last_obs_date
     if newest is not None and (last is None or (newest.obs_date or date.min) >= last):
         last = newest.obs_date
@@ -343,14 +355,30 @@ def _row(resolved: Resolved, item: dict[str, Any]) -> RawObservation:
     )
 
 
+def _title(resolved: Resolved, name: Any) -> str:
+    facets = ", ".join(f"{k}={v}" for k, v in resolved.facets.items())
+    return f"{name or resolved.spec.route} ({facets}; {resolved.column})"
+
+
+def _entry(resolved: Resolved, units: Any) -> DatasetInfo:
+    """The catalog entry a collection knows without a metadata call: the route's name once
+    resolved from its metadata (kept in the cursor), units from the route or the rows."""
+    spec = resolved.spec
+    return DatasetInfo(
+        series_id=spec.series_id,
+        title=_title(resolved, resolved.title),
+        units=resolved.units or (None if units is None else str(units)),
+        frequency=spec.frequency,
+        attributes={"route": spec.route, "facets": resolved.facets, "column": resolved.column},
+    )
+
+
 def _dataset(resolved: Resolved, meta: dict[str, Any]) -> DatasetInfo:
     spec = resolved.spec
-    facets = ", ".join(f"{k}={v}" for k, v in resolved.facets.items())
-    title = f"{meta.get('name') or spec.route} ({facets}; {resolved.column})"
     same_frequency = meta.get("defaultFrequency") == spec.frequency
     return DatasetInfo(
         series_id=spec.series_id,
-        title=title,
+        title=_title(resolved, meta.get("name")),
         units=resolved.units,
         frequency=spec.frequency,
         # The route's range is for its default frequency, across all facet values.

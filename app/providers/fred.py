@@ -198,9 +198,15 @@ class FredCollector:
             or state.provider_last_updated,
             cursor={"units": units},
         )
+        entry = _dataset({**meta, "id": series_id})  # the series or feed metadata in hand
         chunks = batched(rows, ctx.batch_size)
         for index, chunk in enumerate(chunks):
-            yield Batch(rows=chunk, checkpoints=[checkpoint] if index == len(chunks) - 1 else [])
+            last_one = index == len(chunks) - 1
+            yield Batch(
+                rows=chunk,
+                checkpoints=[checkpoint] if last_one else [],
+                datasets=[entry] if last_one else [],
+            )
 
 
 def _parse_iso(value: Any) -> datetime | None:

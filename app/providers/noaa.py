@@ -148,7 +148,7 @@ class NoaaCollector:
             plan = self._plan(ctx, station, series, meta)
             if plan is None:
                 continue
-            async for batch in self._fetch(ctx, plan):
+            async for batch in self._fetch(ctx, plan, meta):
                 yield batch
 
     def _plan(
@@ -189,7 +189,9 @@ class NoaaCollector:
             moves_maxdate=not ctx.backfill and maxdate is not None and end >= maxdate,
         )
 
-    async def _fetch(self, ctx: CollectContext, plan: _Plan) -> AsyncIterator[Batch]:
+    async def _fetch(
+        self, ctx: CollectContext, plan: _Plan, meta: dict[str, Any]
+    ) -> AsyncIterator[Batch]:
         last_seen: dict[str, date] = {}
         pending: list[RawObservation] | None = None
         if plan.maxdate is not None:  # a station without data has nothing to ask for
@@ -209,7 +211,8 @@ class NoaaCollector:
             _checkpoint(ctx, plan, series_id, last_seen.get(series_id))
             for series_id in plan.series.values()
         ]
-        yield Batch(rows=pending or [], checkpoints=checkpoints)
+        entries = [_dataset(series_id, dt, meta) for dt, series_id in plan.series.items()]
+        yield Batch(rows=pending or [], checkpoints=checkpoints, datasets=entries)
 
     async def _fetch_range(
         self, ctx: CollectContext, plan: _Plan, first: date, last: date

@@ -236,15 +236,21 @@ class WorldBankCollector:
         stamp = parse_day(header.get("lastupdated"))
         split = split_rows(items, countries)
         for country, series_id in group.series.items():
-            rows = [_row(series_id, item) for item in split.get(country, [])]
+            mine = split.get(country, [])
+            rows = [_row(series_id, item) for item in mine]
             rows.sort(key=lambda r: (r.obs_date or date.min, r.period_label))
             rows = [r for r in rows if _in_window(ctx, r)]
             ctx.stats.rows_parsed += len(rows)
             checkpoint = _checkpoint(ctx, series_id, rows, source, stamp)
+            entry = _entry(series_id, country, mine, rows, checkpoint, source)
             chunks = batched(rows, ctx.batch_size)
             for index, chunk in enumerate(chunks):
                 last = index == len(chunks) - 1
-                yield Batch(rows=chunk, checkpoints=[checkpoint] if last else [])
+                yield Batch(
+                    rows=chunk,
+                    checkpoints=[checkpoint] if last else [],
+                    datasets=[entry] if last else [],
+                )
 
 
 def _int(value: Any) -> int:
@@ -324,14 +330,50 @@ def strip_html(text: Any) -> str:
     return " ".join(html.unescape(_TAG.sub(" ", str(text or ""))).split())
 
 
+def _unit(name: str, unit: Any) -> str | None:
+    text = str(unit or "").strip()
+    if not text:
+        match = _UNIT_IN_NAME.search(name)  # "GDP (current US$)": the unit is in the name
+        text = match.group(1).strip() if match else ""
+    return text or None
+
+
+def _frequency(label: str) -> str | None:
+    """`2023` annual, `2023Q2` quarterly, `2023M07` monthly."""
+    match = _PERIOD.match(label.strip().upper())
+    if match is None:
+        return None
+    return {None: "annual", "Q": "quarterly", "M": "monthly"}[match.group(2)]
+
+
+def _entry(
+    series_id: str,
+    country: str,
+    items: list[dict[str, Any]],
+    rows: list[RawObservation],
+    checkpoint: CheckpointUpdate,
+    source: str | None,
+) -> DatasetInfo:
+    """The catalog entry the data rows tell: each carries its indicator's id and name."""
+    indicator: dict[str, Any] = next(
+        (i["indicator"] for i in items if isinstance(i.get("indicator"), dict)), {}
+    )
+    name = str(indicator.get("value") or indicator.get("id") or split_series_id(series_id)[0])
+    return DatasetInfo(
+        series_id=series_id,
+        title=f"{name} ({country})",
+        units=_unit(name, next((r.units for r in rows if r.units), None)),
+        frequency=_frequency(rows[-1].period_label) if rows else None,
+        provider_last_updated=checkpoint.provider_last_updated,
+        attributes={"indicator": indicator.get("id"), "country": country, "source_id": source},
+    )
+
+
 def _dataset(
     series_id: str, country: str, meta: dict[str, Any], updated: datetime | None
 ) -> DatasetInfo:
     name = str(meta.get("name") or meta.get("id") or series_id)
-    unit = str(meta.get("unit") or "").strip()
-    if not unit:
-        match = _UNIT_IN_NAME.search(name)  # "GDP (current US$)": the unit is in the name
-        unit = match.group(1).strip() if match else ""
+    unit = _unit(name, meta.get("unit")) or ""
     source = meta.get("source") or {}
     return DatasetInfo(
         series_id=series_id,

@@ -83,6 +83,8 @@ def matches_etag(if_none_match: str | None, etag: str) -> bool:
 
 
 def cache_key(tenant_id: str, path: str, query: str) -> str:
+    """`path` as the server decoded it (the scope's `path`): `%2F` and `/` in a series id
+    are one page and one key."""
     digest = hashlib.blake2b(f"{path}?{query}".encode(), digest_size=16).hexdigest()
     return f"{KEY_PREFIX}:{tenant_id}:{digest}"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import date
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.errors import InvalidInput
 from app.read_api import pages
@@ -25,7 +25,8 @@ async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Re
     page = await cached_page(
         resources.redis,
         request.app.state.read_pages,
-        # The raw path and query: the same key CachedPagesMiddleware looks up before routing.
+        # The path as decoded by the server (`%2F` is `/`) and the raw query: the same key
+        # the memory fast path (app/read_api/fast_path.py) looks up before routing.
         cache_key(
             settings.tenant_id,
             request.scope["path"],
@@ -59,11 +60,22 @@ async def list_series(
     )
 
 
-@router.get("/series/{provider}/{series_id}/observations")
+SeriesId = Path(
+    description=(
+        "The id as the catalog lists it. Ids may contain `/` (EIA: "
+        "`petroleum/pri/spt:daily:RWTC:value`): send it as is, `/` included (canonical); "
+        "`%2F` is decoded to the same id, page and cache entry"
+    ),
+    max_length=256,
+)
+
+
+# `:path`: the id may span path segments; the route ends with the literal `/observations`.
+@router.get("/series/{provider}/{series_id:path}/observations")
 async def observations(
     request: Request,
     provider: str,
-    series_id: str,
+    series_id: str = SeriesId,
     start: date | None = None,
     end: date | None = None,
     limit: int = Limit,

@@ -29,44 +29,46 @@ def _unseed(database_url: str, series: str) -> None:
         conn.execute("DELETE FROM external_timeseries_obs WHERE series_id = %s", (series,))
 
 
-def _seed(database_url: str, tenant: str, rows: int) -> str:
-    """A catalog entry and `rows` daily observations of a fresh FRED series; its id."""
-    series = f"T{uuid.uuid4().hex[:8].upper()}"
+def _seed(database_url: str, tenant: str, rows: int, provider: str, series: str) -> str:
+    """A catalog entry and `rows` daily observations of the series; its id."""
     first = date(2020, 1, 1)
     with psycopg.connect(libpq_url(database_url)) as conn:
         conn.execute(
             "INSERT INTO providers (name, display_name, enabled, mode, base_url) "
-            "VALUES ('fred', 'FRED', true, 'live', '') "
-            "ON CONFLICT DO NOTHING"
+            "VALUES (%s, %s, true, 'live', '') "
+            "ON CONFLICT DO NOTHING",
+            (provider, provider.upper()),
         )
         conn.execute(
             "INSERT INTO datasets (provider, series_id, title, frequency, enabled, attributes) "
-            "VALUES ('fred', %s, %s, 'Daily', true, '{}')",
-            (series, f"Test rate {series}"),
+            "VALUES (%s, %s, %s, 'Daily', true, '{}')",
+            (provider, series, f"Test rate {series}"),
         )
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO external_timeseries_obs (tenant_id, provider, series_id, obs_date, "
                 "period_label, value, raw_value, units, metadata) "
-                "VALUES (%s, 'fred', %s, %s, %s, %s, %s, 'Percent', '{}')",
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, 'Percent', '{}')",
                 [
-                    (tenant, series, first + timedelta(days=i), str(first + timedelta(days=i)),
-                     i / 10, str(i / 10))
+                    (tenant, provider, series, first + timedelta(days=i),
+                     str(first + timedelta(days=i)), i / 10, str(i / 10))
                     for i in range(rows)
                 ],
             )  # fmt: skip
     return series
 
 
-Seed = Callable[[str, int], str]
+Seed = Callable[..., str]
 
 
 @pytest.fixture
 def seed(database_url: str) -> Iterator[Seed]:
+    """seed(tenant, rows[, provider, series]): a fresh FRED series unless named."""
     made: list[str] = []
 
-    def make(tenant: str, rows: int) -> str:
-        made.append(_seed(database_url, tenant, rows))
+    def make(tenant: str, rows: int, provider: str = "fred", series: str | None = None) -> str:
+        series = series or f"T{uuid.uuid4().hex[:8].upper()}"
+        made.append(_seed(database_url, tenant, rows, provider, series))
         return made[-1]
 
     yield make
@@ -161,4 +163,53 @@ async def test_cache_hits_and_serves_stale_when_postgres_is_unreachable(
     finally:
         await proxy.close()
         async with client_for(settings) as client:
+            await client.delete(FLAG, headers=operator)
+
+
+async def test_a_series_id_with_slashes_reads_raw_and_percent_encoded_from_one_cache_entry(
+    settings: Settings, seed: Seed
+) -> None:
+    # EIA ids are `route:frequency:facets:column`, and routes and facets contain `/`.
+    tag = uuid.uuid4().hex[:6].upper()
+    series = seed(settings.tenant_id, 120, "eia", f"petroleum/pri/spt:daily:T{tag}/X:value")
+    encoded = series.replace("/", "%2F")
+    reader = bearer(settings, Role.READER)
+    operator = bearer(settings, Role.OPERATOR)
+    async with client_for(settings) as client:
+        listed = await client.get(f"/v1/external/series?provider=eia&q={tag}", headers=reader)
+        assert [s["series_id"] for s in listed.json()["series"]] == [series]
+
+        raw = await client.get(f"/v1/external/series/eia/{series}/observations", headers=reader)
+        assert raw.status_code == 200, raw.text
+        assert raw.json()["series_id"] == series and len(raw.json()["observations"]) == 100
+        quoted = await client.get(f"/v1/external/series/eia/{encoded}/observations", headers=reader)
+        assert quoted.status_code == 200, quoted.text
+        assert quoted.content == raw.content
+
+        cursor = raw.json()["next_cursor"]
+        rest = await client.get(
+            f"/v1/external/series/eia/{encoded}/observations",
+            params={"cursor": cursor},
+            headers=reader,
+        )
+        assert len(rest.json()["observations"]) == 20 and rest.json()["next_cursor"] is None
+
+        missing = await client.get(
+            "/v1/external/series/eia/petroleum/pri/spt:daily:NOPE:value/observations",
+            headers=reader,
+        )
+        assert missing.status_code == 404 and "No series" in missing.json()["message"]
+
+        try:
+            await client.post(
+                f"{FLAG}?wait=true",
+                json={"enabled": True, "configuration": {"ttl_seconds": 60}},
+                headers=operator,
+            )
+            url = f"/v1/external/series/eia/{series}/observations?limit=7"
+            first = await client.get(url, headers=reader)
+            again = await client.get(url.replace(series, encoded), headers=reader)
+            assert (first.headers["x-cache"], again.headers["x-cache"]) == ("MISS", "HIT")
+            assert again.content == first.content
+        finally:
             await client.delete(FLAG, headers=operator)
