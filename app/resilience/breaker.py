@@ -8,6 +8,9 @@ successes close it, any probe failure re-opens it. Operators can force it open o
 (everything passes, nothing is recorded), each optionally for `ttl_seconds` (stored in Redis, so
 it reverts to CLOSED even if the replica that set it is gone), and reset it to CLOSED.
 
+A call is one request with its retries: one permit, `admits()` before each retry, one verdict
+at its end; thresholds count failed calls, not attempts (a probe is one call too).
+
 Callers report only provider failures: 5xx, 429, timeouts, connection errors, error or
 throttle bodies. A client error (4xx other than 429) says the request was wrong, not that the
 provider is unhealthy: report nothing, and `release()` the permit.
@@ -148,6 +151,15 @@ class CircuitBreaker:
         `reason` is short and shown to operators, e.g. `HTTP 503` or `timeout`. Never report
         a client error (4xx other than 429) here."""
         await self._run("failure", permit=permit, reason=reason[:200])
+
+    async def admits(self, permit: Permit) -> bool:
+        """Whether a call admitted with `permit` may make another attempt (a retry): yes while
+        the breaker has not moved since, or is closed or disabled now; no once another call or
+        an operator opened it. Counts nothing."""
+        record = (await self._run("read")).record
+        if record.gen == permit.generation:
+            return True
+        return record.state in (BreakerState.CLOSED.value, BreakerState.DISABLED.value)
 
     async def release(self, permit: Permit) -> None:
         """A call that ended without a verdict (cancelled, or a client error): a probe frees its
