@@ -28,7 +28,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 PROBE_INTERVAL_SECONDS = 1.0
 # A half-open probe that never reports (its replica died mid-call) frees its slot after this.
 PROBE_LEASE_SECONDS = 120.0
+
+# Told every transition this replica made: (provider, from_state, to_state, reason).
+TransitionListener = Callable[[str, str, str, str | None], Awaitable[None]]
 
 
 class BreakerState(StrEnum):
@@ -128,6 +131,7 @@ class CircuitBreaker:
         }
         self._refused = EXTERNAL_BREAKER_REFUSED.labels(provider)
         self._fallbacks = EXTERNAL_BREAKER_STORE_FALLBACK.labels(provider)
+        self.on_transition: TransitionListener | None = None
 
     # -- the call path -----------------------------------------------------------------------
 
@@ -268,12 +272,19 @@ class CircuitBreaker:
                 self._degrade(exc)
             else:
                 self._last_record = result.record
-                return self._observe(result)
+                return await self._notify(self._observe(result))
         else:
             self._ping_soon()
         self._fallbacks.inc()
         assert self._local is not None
-        return self._observe(await self._local.run(step, self.config, self._probe_lease))
+        local = await self._local.run(step, self.config, self._probe_lease)
+        return await self._notify(self._observe(local))
+
+    async def _notify(self, result: StepResult) -> StepResult:
+        if self.on_transition is not None:
+            for source, target in result.transitions:
+                await self.on_transition(self.provider, source, target, result.record.reason)
+        return result
 
     def _observe(self, result: StepResult) -> StepResult:
         for source, target in result.transitions:

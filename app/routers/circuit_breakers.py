@@ -1,6 +1,7 @@
 """`/v1/admin/external/circuit-breakers`: see and steer every provider's breaker (viewer
 reads; operator writes, audited), and the runbooks' legacy
-`POST /admin/reset-circuit-breaker?provider=fred`."""
+`POST /admin/reset-circuit-breaker?provider=fred`. A reset marks a recovery
+(app/resilience/recovery.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.audit.service import AuditContext, record
 from app.auth.dependencies import AuditDep
 from app.db.session import SessionDep
+from app.resilience import recovery
 from app.resilience.guards import ProviderGuards
 
 router = APIRouter(prefix="/v1/admin/external/circuit-breakers", tags=["external: breakers"])
@@ -76,6 +78,7 @@ async def apply(
     actor = audit.principal.id
     if action is BreakerAction.RESET:
         await breaker.reset(actor=actor, reason=reason)
+        await recovery.mark(session, provider, f"circuit breaker reset by {actor}")
     elif action is BreakerAction.FORCE_OPEN:
         await breaker.force_open(actor=actor, reason=reason, ttl_seconds=command.ttl_seconds)
     else:
