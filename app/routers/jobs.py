@@ -15,6 +15,7 @@ from app.errors import InvalidInput
 from app.jobs import control
 from app.jobs.backfill import check_datasets
 from app.jobs.definitions import JobKind
+from app.jobs.probing import OPERATOR_PROBE_SECONDS, probe_provider
 from app.jobs.scheduler import JobScheduler
 from app.providers.config import ProvidersConfig
 
@@ -123,7 +124,16 @@ async def resume_job(
     command: ResumeCommand | None = None,
 ) -> dict[str, Any]:
     reason = (command or ResumeCommand()).reason
-    return await control.resume(session, audit, scheduler_of(request), job_id, reason=reason)
+    scheduler = scheduler_of(request)
+    result = await control.resume(session, audit, scheduler, job_id, reason=reason)
+    definition = scheduler.definitions()[job_id]
+    if result["changed"] and definition.provider and definition.kind in control.COLLECTING:
+        # Test the provider now: health shows how it is, not the failures that paused it.
+        result["probe"] = await probe_provider(
+            request.app.state.resources, scheduler.targets, definition.provider,
+            timeout_seconds=OPERATOR_PROBE_SECONDS,
+        )  # fmt: skip
+    return result
 
 
 @router.post("/{job_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
