@@ -37,7 +37,7 @@ def breaker_listener(sessionmaker: async_sessionmaker[AsyncSession]) -> Transiti
     async def listen(provider: str, source: str, target: str, reason: str | None) -> None:
         if target != "closed" or source not in _OUTAGE_STATES:
             return
-        why = f"circuit breaker {source} -> closed ({reason or 'no reason'})"
+        why = f"circuit breaker {source} -> closed" + (f": {reason}" if reason else "")
         try:
             async with asyncio.timeout(MARK_TIMEOUT_SECONDS):
                 async with sessionmaker() as session, session.begin():

@@ -128,7 +128,10 @@ async def resume_job(
     result = await control.resume(session, audit, scheduler, job_id, reason=reason)
     definition = scheduler.definitions()[job_id]
     if result["changed"] and definition.provider and definition.kind in control.COLLECTING:
-        # Test the provider now: health shows how it is, not the failures that paused it.
+        # Test the provider now: health shows how it is, not the failures that paused it. The
+        # resume (and its audit entry) is committed first, so the probe's health verdict no
+        # longer sees the pause and no row stays locked while the provider is called.
+        await session.commit()
         result["probe"] = await probe_provider(
             request.app.state.resources, scheduler.targets, definition.provider,
             timeout_seconds=OPERATOR_PROBE_SECONDS,

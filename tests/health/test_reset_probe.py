@@ -84,6 +84,7 @@ async def test_a_resume_probes_the_provider_and_marks_a_recovery(
         body = resumed.json()
         assert resumed.status_code == 200 and body["changed"] is True, body
         assert body["probe"]["outcome"] == "failed"
+        assert not any("paused" in r for r in body["probe"]["reasons"]), body["probe"]
         assert FAILED in (await outage.health())["reasons"]
         assert outage.recovery_pending()
         # Resuming a job that is not paused changes nothing and probes nothing.
