@@ -197,6 +197,17 @@ async def test_a_call_retried_to_success_is_no_breaker_failure(make_client, fake
     assert (snapshot["window"]["calls"], snapshot["window"]["failures"]) == (3, 0)
 
 
+async def test_retries_stop_once_the_breaker_opened_meanwhile(make_client, fake, provider) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(_config(provider))
+    fake.default = Reply(status=503, delay=0.3)
+    call = asyncio.create_task(client.request(provider, "GET", f"{fake.url}/data"))
+    await asyncio.sleep(0.1)  # the first attempt is in flight
+    await client.guards[provider].breaker.force_open(actor="operator")
+    with pytest.raises(ProviderUnavailable, match="failed 1 attempts"):
+        await call
+    assert fake.count("/data") == 1
+
+
 async def test_a_half_open_probe_is_one_call_with_its_retries(make_client, fake, provider) -> None:  # type: ignore[no-untyped-def]
     """A probe that needs a retry still succeeds as one probe; two such probes close it."""
     breaker = BreakerConfig(failure_threshold=1, open_seconds=0.2, success_threshold=2)
