@@ -21,6 +21,7 @@ from app.health import freshness, status_store
 from app.health.dependencies import DependencyCache
 from app.health.derive import Facts, Verdict, derive, overall
 from app.health.last_known import LastKnown, age_fields
+from app.quality.scoring import error_failures
 from app.resilience import call_log
 from app.resources import Resources
 
@@ -66,7 +67,7 @@ def _validation_view(result: Any) -> tuple[dict[str, Any] | None, int]:
     if result is None:
         return {"status": "unknown", "reason": "no validation results stored yet"}, 0
     failed = result.get("failed_expectations") or []
-    errors = sum(1 for f in failed if isinstance(f, dict) and f.get("severity") == "error")
+    errors = error_failures(failed)  # the SLA's pass rate applies the same rule
     percent = result.get("success_percent")
     return {
         "status": result["status"],

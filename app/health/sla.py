@@ -5,7 +5,9 @@
   of samples within the provider's ingest target (24 h, or the schedule interval + 1 h when it
   runs less often); met when that share is at least 99 %.
 - request success rate: successes / attempts from the guarded client's hourly counters; 98 %.
-- validation pass rate: completed validation runs that passed / completed runs; 95 %.
+- validation pass rate: completed validation runs that passed / completed runs; 95 %. A run
+  passes when no error-severity expectation failed (warnings never fail it): the rule health
+  applies, app/quality/scoring.run_passed.
 - cost: the month-end projection within the budget + 10 %.
 - completeness: distinct observation periods present / expected, per dataset (frequency-aware,
   see app/health/freshness.expected_periods); the provider's is its worst dataset's; 99 %.
@@ -27,6 +29,7 @@ from redis.exceptions import RedisError
 from app.db.models import JobRun, RunStatus
 from app.db.repositories import health_reads, validation_reads
 from app.health import freshness
+from app.quality.scoring import run_passed
 from app.resilience import call_log
 from app.resources import Resources
 
@@ -195,7 +198,13 @@ async def sla(resources: Resources, window: str) -> dict[str, Any]:
     config = resources.providers.config
     names = sorted(p for p, s in config.providers.items() if s.enabled)
     async with resources.sessionmaker() as session:
-        counts = await validation_reads.pass_counts(session, since=start)
+        runs = await validation_reads.completed_failures(
+            session, since=start, tenant_id=resources.settings.tenant_id
+        )
+    counts: dict[str, tuple[int, int]] = {}
+    for provider, failed in runs:
+        passed, total = counts.get(provider, (0, 0))
+        counts[provider] = (passed + run_passed(failed), total + 1)
     views = await asyncio.gather(*(_provider(resources, p, start, now, counts) for p in names))
     providers = dict(zip(names, views, strict=True))
     return {

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import checkpoints as checkpoint_repo
+from app.db.repositories import recoveries
 from app.ingest.batching import effective_batch_size
 from app.ingest.pipeline import PreparedBatch, prepare_batch, write_prepared
 from app.jobs import catalog
@@ -66,6 +67,9 @@ class CollectionRequest:
     publish: bool = True  # write outbox rows (false: Kafka is off)
     display_name: str = ""
     mode: str = "live"  # live | sandbox | mirror: recorded in the provider catalog
+    # Every series the provider file lists is in `datasets`: only such a run consumes a
+    # pending recovery (a run of some series re-reads theirs and leaves the marker).
+    all_series: bool = True
 
 
 def collection_request(
@@ -99,6 +103,7 @@ def collection_request(
         publish=publish,
         display_name=section.display_name,
         mode=mode,
+        all_series=not datasets or set(section.series_ids) <= set(datasets),
     )
 
 
@@ -166,8 +171,10 @@ async def collect_provider(
     at a time and in order."""
     run_id = run_id or uuid.uuid4()
     summary = CollectionSummary(provider=request.provider, run_id=str(run_id))
+    windowed = request.start is not None or request.end is not None
     async with sessionmaker() as session:
         states = await load_states(session, tenant_id=tenant_id, provider=request.provider)
+        recovery = None if windowed else await recoveries.pending(session, request.provider)
     async with sessionmaker() as session, session.begin():
         await catalog.start(
             session, tenant_id=tenant_id, provider=request.provider,
@@ -185,7 +192,14 @@ async def collect_provider(
         batch_size=request.batch_size,
         start=request.start,
         end=request.end,
+        revisit=recovery is not None,
     )
+    if recovery is not None:
+        log.info(
+            "%s recovered at %s: re-reading every series' revision window",
+            request.provider, recovery.marked_at.isoformat(),
+            extra={"provider": request.provider, "recovery": recovery.reason},
+        )  # fmt: skip
     attempts_before = client.attempts.get(request.provider, 0)
     batches = _prepared(collector.collect(ctx), request, tenant_id, run_id)
     try:
@@ -207,6 +221,11 @@ async def collect_provider(
                 summary.rows_rejected += result.rejected
                 if on_batch is not None:
                     on_batch(summary)
+        if recovery is not None and request.all_series:
+            async with sessionmaker() as session, session.begin():
+                await recoveries.consume(
+                    session, request.provider, marked_at=recovery.marked_at
+                )  # fmt: skip
     finally:
         summary.series_checked = ctx.stats.series_checked
         summary.skipped_unchanged = ctx.stats.skipped_unchanged

@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-from app.health import status_store
-from app.health.service import provider_verdict
 from app.jobs.collect import (
     CollectionSummary,
     collect_provider,
@@ -18,11 +16,11 @@ from app.jobs.collect import (
     live_base_url,
 )
 from app.jobs.context import RunContext, RunCounters
+from app.jobs.probing import probe_provider
 from app.monitoring.metrics import EXTERNAL_DATA_LAST_SUCCESS
-from app.providers.base import Batch, CollectContext
+from app.providers.base import Batch
 from app.providers.registry import collector_for
 from app.resilience.client import GuardedClient
-from app.resilience.errors import ProviderCallError
 from app.resilience.pacing import PacedClient
 
 log = logging.getLogger(__name__)
@@ -143,26 +141,10 @@ async def ingest_bulk(ctx: RunContext) -> RunCounters:
 
 async def probe(ctx: RunContext) -> RunCounters:
     """Failures are expected while a provider is down: they feed its breaker and health, and
-    must not page as job failures."""
+    must not page as job failures (app/jobs/probing.py)."""
     provider = ctx.definition.provider
     assert provider is not None
-    collector = collector_for(provider)
-    if collector is None:
-        return ctx.counters
-    target = await ctx.targets.resolve(provider)
-    section = ctx.resources.providers.config.providers[provider]  # type: ignore[index]
-    datasets = section.series_ids[:1]
-    probe_ctx = CollectContext(
-        client=ctx.resources.providers.client, base_url=target.base_url,
-        credential=target.credential, datasets=datasets, states={}, now=datetime.now(UTC),
-    )  # fmt: skip
-    try:
-        await collector.probe(probe_ctx)
-    except (ProviderCallError, ValueError) as exc:
-        log.info("probe of %s failed: %s", provider, exc)
-    # Keep external:provider_status:<provider> current without anyone reading health.
-    verdict = await provider_verdict(ctx.resources, provider)
-    await status_store.write(ctx.resources.redis, provider, verdict)
+    await probe_provider(ctx.resources, ctx.targets, provider)
     return ctx.counters
 
 

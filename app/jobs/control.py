@@ -14,12 +14,14 @@ from app.db.models import JobPause, JobRun, RunStatus
 from app.db.repositories import jobs as job_repo
 from app.db.repositories import runs as run_repo
 from app.errors import Conflict, NotFound
-from app.jobs.definitions import JobDefinition
+from app.jobs.definitions import JobDefinition, JobKind
 from app.jobs.scheduler import JobScheduler
 from app.jobs.triggers import next_fire
 from app.monitoring.metrics import JOB_AUTO_PAUSED
+from app.resilience import recovery
 
 FINISHED = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED}
+COLLECTING = {JobKind.INGEST, JobKind.INGEST_BULK}
 
 
 def definition_of(scheduler: JobScheduler, job_id: str) -> JobDefinition:
@@ -129,11 +131,15 @@ async def resume(
     *,
     reason: str | None,
 ) -> dict[str, Any]:
-    definition_of(scheduler, job_id)
+    definition = definition_of(scheduler, job_id)
     existing = await job_repo.get_pause(session, job_id, for_update=True)
     if existing is None:
         return {"job_id": job_id, "paused": False, "changed": False, "pause": None}
     await job_repo.remove_pause(session, job_id)
+    if definition.provider is not None and definition.kind in COLLECTING:
+        # Collection resumes after an outage: its next run re-reads revision windows.
+        why = f"{job_id} resumed by {audit.principal.id}"
+        await recovery.mark(session, definition.provider, why)
     await record(
         session, audit, action="job.resume", target=f"job:{job_id}",
         before=pause_view(existing), after=None, reason=reason,

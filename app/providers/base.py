@@ -74,6 +74,9 @@ class CollectContext:
     # A backfill window; without one, a run fetches what changed since the checkpoints.
     start: date | None = None
     end: date | None = None
+    # A recovery is pending (app/resilience/recovery.py): every series re-reads its revision
+    # window this run, changed or not, for the revisions published while it was unreachable.
+    revisit: bool = False
     stats: CollectStats = field(default_factory=CollectStats)
 
     @property

@@ -17,8 +17,9 @@ probe (`sort period desc, length=1`). A series is fetched when the probe's lates
 value) differs from the one stored in the cursor (a new period, or the newest value revised),
 or when its trailing revision window is due: EIA revises in place, so every fetch re-reads
 TRAILING periods before the checkpoint and records `revised_at`; an otherwise unchanged series
-is re-read at most once per REVISION_INTERVAL. `start` uses the frequency's exact period format
-because EIA compares it with the period as a string (`2008-02` < `2008-02-01`).
+is re-read at most once per REVISION_INTERVAL, and at once after a recovery (`ctx.revisit`).
+`start` uses the frequency's exact period format because EIA compares it with the period as a
+string (`2008-02` < `2008-02-01`).
 """
 
 from __future__ import annotations
@@ -243,8 +244,13 @@ class EiaCollector:
             resolved = await self._resolve(ctx, spec, state)
             if not ctx.backfill:
                 ctx.stats.series_checked += 1
-                known = state is not None and state.last_obs_date is not None
-                if known and state and not await self._changed(ctx, resolved, state):
+                due = (
+                    ctx.revisit  # a recovery: re-read the window, changed or not
+                    or state is None
+                    or state.last_obs_date is None
+                    or await self._changed(ctx, resolved, state)
+                )
+                if not due:
                     ctx.stats.skipped_unchanged += 1
                     continue
             async for batch in self._fetch_series(ctx, resolved, state):

@@ -137,7 +137,7 @@ class FredCollector:
             ctx.stats.series_checked += 1
             state = ctx.states.get(series_id)
             seen = state.provider_last_updated if state else None
-            if seen is not None and feed_covers:
+            if seen is not None and feed_covers and not ctx.revisit:
                 if series_id in feed and _newer(feed[series_id], seen):
                     chosen.append((series_id, feed[series_id]))
                 else:
@@ -145,7 +145,8 @@ class FredCollector:
                 continue
             meta = await self._series_meta(ctx, series_id)  # new, or the feed cannot tell
             updated = parse_last_updated(meta.get("last_updated"))
-            if seen is not None and updated is not None and updated <= seen:
+            unchanged = seen is not None and updated is not None and updated <= seen
+            if unchanged and not ctx.revisit:  # after a recovery: re-read the trailing window
                 ctx.stats.skipped_unchanged += 1
                 continue
             chosen.append((series_id, meta))

@@ -162,7 +162,7 @@ class NoaaCollector:
         for datatype, series_id in series.items():
             ctx.stats.series_checked += 1
             state = ctx.states.get(series_id, SeriesState(series_id))
-            if not ctx.backfill and not _due(ctx, state, maxdate):
+            if not ctx.backfill and not ctx.revisit and not _due(ctx, state, maxdate):
                 ctx.stats.skipped_unchanged += 1
                 continue
             chosen[datatype] = series_id

@@ -200,7 +200,7 @@ class WorldBankCollector:
                     ctx.states[s].provider_last_updated or datetime.min.replace(tzinfo=UTC)
                     for s in group.series.values()
                 )
-                if updated is not None and updated <= seen:
+                if updated is not None and updated <= seen and not ctx.revisit:
                     ctx.stats.skipped_unchanged += len(group.series)
                 else:
                     chosen.append((group, window))

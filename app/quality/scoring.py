@@ -27,8 +27,24 @@ def quality_score(results: Iterable[ExpectationOutcome]) -> float:
     return round(passed / total, 4) if total else 1.0
 
 
+def error_failures(failed: Iterable[Any]) -> int:
+    """Failed expectations that fail a validation run: error severity (the default when an
+    expectation names none). A failed warning lowers the quality score but never fails the
+    run. The one rule health's verdict and the SLA's validation pass rate both apply."""
+    return sum(
+        1
+        for item in failed
+        if isinstance(item, dict) and item.get("severity", "error") != "warning"
+    )
+
+
+def run_passed(failed: Iterable[Any]) -> bool:
+    """A completed validation run passed: no error-severity expectation failed."""
+    return error_failures(failed) == 0
+
+
 def has_error_failures(failed: Iterable[dict[str, Any]]) -> bool:
-    return any(item.get("severity") == "error" for item in failed)
+    return not run_passed(failed)
 
 
 @dataclass(frozen=True)

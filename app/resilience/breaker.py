@@ -8,6 +8,9 @@ successes close it, any probe failure re-opens it. Operators can force it open o
 (everything passes, nothing is recorded), each optionally for `ttl_seconds` (stored in Redis, so
 it reverts to CLOSED even if the replica that set it is gone), and reset it to CLOSED.
 
+A call is one request with its retries: one permit, `admits()` before each retry, one verdict
+at its end; thresholds count failed calls, not attempts (a probe is one call too).
+
 Callers report only provider failures: 5xx, 429, timeouts, connection errors, error or
 throttle bodies. A client error (4xx other than 429) says the request was wrong, not that the
 provider is unhealthy: report nothing, and `release()` the permit.
@@ -25,9 +28,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -50,6 +52,7 @@ from app.resilience.breaker_store import (
     Step,
     StepResult,
 )
+from app.resilience.breaker_views import iso, refusal, snapshot_view
 from app.resilience.config import BreakerConfig
 from app.resilience.errors import CircuitOpen
 
@@ -59,6 +62,9 @@ log = logging.getLogger(__name__)
 PROBE_INTERVAL_SECONDS = 1.0
 # A half-open probe that never reports (its replica died mid-call) frees its slot after this.
 PROBE_LEASE_SECONDS = 120.0
+
+# Told every transition this replica made: (provider, from_state, to_state, reason).
+TransitionListener = Callable[[str, str, str, str | None], Awaitable[None]]
 
 
 class BreakerState(StrEnum):
@@ -77,13 +83,6 @@ class Permit:
     state: BreakerState
     probe: bool  # a HALF_OPEN probe: report its result, or release() it if cancelled
     generation: int
-
-
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    text = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
 
 
 def _reason(exc: BaseException) -> str:
@@ -125,6 +124,7 @@ class CircuitBreaker:
         }
         self._refused = EXTERNAL_BREAKER_REFUSED.labels(provider)
         self._fallbacks = EXTERNAL_BREAKER_STORE_FALLBACK.labels(provider)
+        self.on_transition: TransitionListener | None = None
 
     # -- the call path -----------------------------------------------------------------------
 
@@ -148,6 +148,15 @@ class CircuitBreaker:
         `reason` is short and shown to operators, e.g. `HTTP 503` or `timeout`. Never report
         a client error (4xx other than 429) here."""
         await self._run("failure", permit=permit, reason=reason[:200])
+
+    async def admits(self, permit: Permit) -> bool:
+        """Whether a call admitted with `permit` may make another attempt (a retry): yes while
+        the breaker has not moved since, or is closed or disabled now; no once another call or
+        an operator opened it. Counts nothing."""
+        record = (await self._run("read")).record
+        if record.gen == permit.generation:
+            return True
+        return record.state in (BreakerState.CLOSED.value, BreakerState.DISABLED.value)
 
     async def release(self, permit: Permit) -> None:
         """A call that ended without a verdict (cancelled, or a client error): a probe frees its
@@ -256,12 +265,19 @@ class CircuitBreaker:
                 self._degrade(exc)
             else:
                 self._last_record = result.record
-                return self._observe(result)
+                return await self._notify(self._observe(result))
         else:
             self._ping_soon()
         self._fallbacks.inc()
         assert self._local is not None
-        return self._observe(await self._local.run(step, self.config, self._probe_lease))
+        local = await self._local.run(step, self.config, self._probe_lease)
+        return await self._notify(self._observe(local))
+
+    async def _notify(self, result: StepResult) -> StepResult:
+        if self.on_transition is not None:
+            for source, target in result.transitions:
+                await self.on_transition(self.provider, source, target, result.record.reason)
+        return result
 
     def _observe(self, result: StepResult) -> StepResult:
         for source, target in result.transitions:
@@ -323,76 +339,10 @@ class CircuitBreaker:
         self._degraded = None
 
     def _refusal(self, record: Record, state: BreakerState) -> CircuitOpen:
-        p, now = self.provider, self._clock()
-        reset = f"POST /v1/admin/external/circuit-breakers/{p}/reset"
-        until = record.open_until if state is BreakerState.OPEN else record.forced_until
-        if state is BreakerState.FORCED_OPEN:
-            why = f" ({record.reason})" if record.reason else ""
-            who = f"forced open by {record.actor}{why}"
-            when = f"until {iso(until)}" if until else "until reset"
-            message = f"Circuit breaker for {p} was {who}; calls are refused {when}."
-        elif state is BreakerState.HALF_OPEN:
-            message = (
-                f"Circuit breaker for {p} is half-open: {record.probes} probe call(s) in flight "
-                f"decide whether it closes; other calls are refused meanwhile "
-                f"(last failure: {record.last_failure or 'none recorded'})."
-            )
-        else:
-            message = (
-                f"Circuit breaker for {p} is open until {iso(until)} after {record.reason}; calls "
-                f"are refused until then, when probe calls test the provider again."
-            )
-        message += f" To close it now: {reset}."
-        headers = {}
-        if until is not None and until > now:
-            headers["Retry-After"] = str(max(1, math.ceil(until - now)))
-        details = {
-            "provider": p,
-            "state": state.value,
-            "until": iso(until),
-            "reason": record.reason,
-            "actor": record.actor,
-            "last_failure": record.last_failure,
-            "reset": reset,
-            "degraded": self.degraded,
-        }
-        return CircuitOpen(message, details=details, headers=headers)
+        return refusal(self.provider, record, state.value, self._clock(), self.degraded)
 
     def _snapshot(self, result: StepResult) -> dict[str, Any]:
-        r, calls, failures = result.record, result.window_calls, result.window_failures
-        return {
-            "provider": self.provider,
-            "state": r.state,
-            "degraded": self.degraded,
-            "degraded_reason": self._degraded,
-            "consecutive_failures": r.failures,
-            "consecutive_successes": r.successes,
-            "half_open_in_flight": r.probes,
-            "window": {
-                "seconds": self.config.window_seconds,
-                "calls": calls,
-                "failures": failures,
-                "failure_rate": round(failures / calls, 4) if calls else 0.0,
-            },
-            "opened_at": iso(r.opened_at),
-            "open_until": iso(r.open_until),
-            "forced_until": iso(r.forced_until),
-            "disabled_until": iso(r.disabled_until),
-            "changed_at": iso(r.changed_at),
-            "reason": r.reason,
-            "actor": r.actor,
-            "last_failure_reason": r.last_failure,
-            "last_failure_at": iso(r.last_failure_at),
-            "generation": r.gen,
-            "config": {
-                "failure_threshold": self.config.failure_threshold,
-                "open_seconds": self.config.open_seconds,
-                "failure_rate_threshold": self.config.failure_rate_threshold,
-                "minimum_calls": self.config.minimum_calls,
-                "half_open_max_calls": self.config.half_open_max_calls,
-                "success_threshold": self.config.success_threshold,
-            },
-        }
+        return snapshot_view(self.provider, self.config, result, self._degraded, self.degraded)
 
 
 def _check_ttl(ttl_seconds: float | None) -> None:

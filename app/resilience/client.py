@@ -1,9 +1,10 @@
 """The guarded HTTP client: every provider call goes breaker → limiter → quota and cost →
 request with timeout → classification → retries, and nothing else reaches a provider.
 
-Order, and why: an open breaker refuses before anything is spent; the limiter's wait comes
-before the quota is counted so a refused wait costs no quota; every attempt (retries too)
-counts against the quota and the cost, because the provider counts them.
+Order, and why: an open breaker refuses before anything is spent (it is asked once per call
+and again before each retry, and told the call's one verdict at its end); the limiter's wait
+comes before the quota is counted so a refused wait costs no quota; every attempt (retries
+too) counts against the quota and the cost, because the provider counts them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from app.monitoring.metrics import EXTERNAL_REQUEST_DURATION, EXTERNAL_REQUESTS
 from app.resilience import call_log
 from app.resilience.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable
 from app.resilience.guards import ProviderGuard, ProviderGuards
-from app.resilience.retry import Outcome, count_retry, judge, parse_retry_after
+from app.resilience.retry import Outcome, RetryReason, count_retry, judge, parse_retry_after
 
 
 @dataclass(frozen=True)
@@ -59,79 +60,111 @@ class GuardedClient:
         json: Any = None,
         inspect: BodyInspector | None = None,
     ) -> httpx.Response:
-        """The provider's response once it is usable, or a ProviderCallError subclass."""
+        """The provider's response once it is usable, or a ProviderCallError subclass.
+
+        The breaker sees one logical call: one permit covers the call and its retries, and
+        one verdict is reported when it ends (success, or failure once its retries are
+        spent), so a breaker's `failure_threshold` counts failed calls, not attempts. Before
+        each retry the breaker is asked again whether the permit still holds (another call, or
+        an operator, may have opened it meanwhile): if not, the call stops there."""
         guard = self.guards[provider]
+        permit = await guard.breaker.before_call()
+        reported = False
         last_failure = "no attempt made"
         throttled = False
-        for attempt in range(1, guard.retry.attempts + 1):
-            permit = await guard.breaker.before_call()
-            try:
+        attempt = 0
+        try:
+            for attempt in range(1, guard.retry.attempts + 1):
+                if attempt > 1 and not await guard.breaker.admits(permit):
+                    attempt -= 1
+                    break
                 await guard.limiter.acquire(throttle_factor=guard.quota.throttle_factor())
                 await guard.quota.consume()
-            except BaseException:
-                await guard.breaker.release(permit)
-                raise
-            await guard.cost.record()
-            self.attempts[provider] += 1
-            started = time.perf_counter()
-            response: httpx.Response | None = None
-            error: BaseException | None = None
-            verdict = BodyVerdict()
-            try:
-                response = await self.http.request(
-                    method,
-                    url,
-                    params=params,
-                    headers=headers,
-                    json=json,
-                    timeout=guard.retry.timeout_seconds,
-                )
-                if inspect is not None and response.status_code < 500:
-                    verdict = inspect(response)
-            except httpx.HTTPError as exc:
-                error = exc
-            except BaseException:
-                await guard.breaker.release(permit)
-                raise
-            status = response.status_code if response is not None else None
-            outcome, reason = judge(
-                status,
-                exception=error,
-                body_error=verdict.error is not None,
-                body_throttled=verdict.throttled,
-            )
-            _observe(provider, outcome, time.perf_counter() - started)
-            # Last attempt, success and error for the health view; hourly counts for the SLA.
-            await call_log.record_outcome(
-                guard.redis,
-                provider,
-                success=outcome is Outcome.SUCCESS,
-                error=None if outcome is Outcome.SUCCESS else _describe(response, error, verdict),
-                http_status=status,
-            )
-            if outcome is Outcome.SUCCESS:
-                await guard.breaker.record_success(permit)
-                await guard.limiter.on_success()
-                assert response is not None
-                return response
-            if outcome is Outcome.PERMANENT:
-                await guard.breaker.release(permit)  # our request was wrong, not the provider
-                raise _rejected(provider, response, error)
-            last_failure = _describe(response, error, verdict)
+                await guard.cost.record()
+                self.attempts[provider] += 1
+                response, outcome, reason, failure = await self._attempt(
+                    guard, method, url, params=params, headers=headers, json=json,
+                    inspect=inspect,
+                )  # fmt: skip
+                if outcome is Outcome.SUCCESS:
+                    reported = True
+                    await guard.breaker.record_success(permit)
+                    await guard.limiter.on_success()
+                    assert response is not None
+                    return response
+                if outcome is Outcome.PERMANENT:
+                    raise _rejected(provider, response, failure)  # ours, not the provider's
+                last_failure = failure or "unknown failure"
+                retry_after = None
+                if response is not None:
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                if outcome is Outcome.THROTTLED:
+                    throttled = True
+                    await guard.limiter.on_throttled(retry_after)
+                    await guard.note_throttled()
+                if not guard.retry.should_retry(outcome, attempt):
+                    break
+                if reason is not None:
+                    count_retry(provider, reason)
+                await guard.retry.wait(attempt, retry_after)
+            reported = True
             await guard.breaker.record_failure(last_failure, permit)
-            retry_after = None
-            if response is not None:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if outcome is Outcome.THROTTLED:
-                throttled = True
-                await guard.limiter.on_throttled(retry_after)
-                await guard.note_throttled()
-            if not guard.retry.should_retry(outcome, attempt):
-                break
-            if reason is not None:
-                count_retry(provider, reason)
-            await guard.retry.wait(attempt, retry_after)
-        return _give_up(guard, throttled, last_failure)
+        finally:
+            if not reported:  # cancelled, refused by our own limits, or a client error
+                await guard.breaker.release(permit)
+        return _give_up(guard, throttled, last_failure, attempt)
+
+    async def _attempt(
+        self,
+        guard: ProviderGuard,
+        method: str,
+        url: str,
+        *,
+        params: Any,
+        headers: dict[str, str] | None,
+        json: Any,
+        inspect: BodyInspector | None,
+    ) -> tuple[httpx.Response | None, Outcome, RetryReason | None, Any]:
+        """One HTTP attempt, observed and logged: (response, outcome, retry reason, and the
+        failure's description, or the exception for a PERMANENT outcome)."""
+        provider = guard.provider
+        started = time.perf_counter()
+        response: httpx.Response | None = None
+        error: BaseException | None = None
+        verdict = BodyVerdict()
+        try:
+            response = await self.http.request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                json=json,
+                timeout=guard.retry.timeout_seconds,
+            )
+            if inspect is not None and response.status_code < 500:
+                verdict = inspect(response)
+        except httpx.HTTPError as exc:
+            error = exc
+        status = response.status_code if response is not None else None
+        outcome, reason = judge(
+            status,
+            exception=error,
+            body_error=verdict.error is not None,
+            body_throttled=verdict.throttled,
+        )
+        _observe(provider, outcome, time.perf_counter() - started)
+        described = None if outcome is Outcome.SUCCESS else _describe(response, error, verdict)
+        # Last attempt, success and error for the health view; hourly counts for the SLA.
+        await call_log.record_outcome(
+            guard.redis,
+            provider,
+            success=outcome is Outcome.SUCCESS,
+            error=described,
+            http_status=status,
+        )
+        if outcome is Outcome.PERMANENT:
+            return response, outcome, reason, error
+        return response, outcome, reason, described
 
 
 def _observe(provider: str, outcome: Outcome, seconds: float) -> None:
@@ -164,8 +197,9 @@ def _rejected(
     )
 
 
-def _give_up(guard: ProviderGuard, throttled: bool, last_failure: str) -> httpx.Response:
-    attempts = guard.retry.attempts
+def _give_up(
+    guard: ProviderGuard, throttled: bool, last_failure: str, attempts: int
+) -> httpx.Response:
     if throttled:
         raise ProviderThrottled(
             f"{guard.provider} kept throttling after {attempts} attempts ({last_failure}); the "

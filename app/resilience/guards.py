@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.errors import NotFound
-from app.resilience.breaker import CircuitBreaker
+from app.resilience.breaker import CircuitBreaker, TransitionListener
 from app.resilience.config import ResilienceConfig
 from app.resilience.cost import CostTracker
 from app.resilience.limiter import OutboundRateLimiter
@@ -132,6 +132,11 @@ class ProviderGuards:
     @property
     def names(self) -> list[str]:
         return sorted(self._guards)
+
+    def set_transition_listener(self, listener: TransitionListener | None) -> None:
+        """`listener` hears every breaker transition this replica makes."""
+        for guard in self._guards.values():
+            guard.breaker.on_transition = listener
 
     def set_adaptive_switch(self, switch: Callable[[str], bool] | None) -> None:
         """`switch(provider)` False turns that provider's adaptive rate off (a runtime flag)."""

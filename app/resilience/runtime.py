@@ -14,7 +14,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.providers.config import ProvidersConfig, load_provider_config
-from app.resilience import overrides
+from app.resilience import overrides, recovery
+from app.resilience.breaker import TransitionListener
 from app.resilience.client import GuardedClient
 from app.resilience.guards import ProviderGuards
 from app.settings import Settings
@@ -29,6 +30,7 @@ class ProviderRuntime:
     client: GuardedClient
     http: httpx.AsyncClient
     adaptive_switch: Callable[[str], bool] | None = None
+    transition_listener: TransitionListener | None = None
 
     def set_adaptive_switch(self, switch: Callable[[str], bool] | None) -> None:
         """Kept across reloads: the `adaptive_rate_limiting` flag's view per provider."""
@@ -52,6 +54,7 @@ class ProviderRuntime:
         with contextlib.suppress(RedisError, OSError):
             await guards.refresh_overrides()
         guards.set_adaptive_switch(self.adaptive_switch)
+        guards.set_transition_listener(self.transition_listener)
         guards.start()
         old, self.guards, self.config = self.guards, guards, config
         self.client.guards = guards
@@ -76,9 +79,12 @@ async def start_providers(
         async with sessionmaker() as session:
             await overrides.restore(session, redis, guards.names)
         await guards.refresh_overrides()
+    listener = recovery.breaker_listener(sessionmaker)
+    guards.set_transition_listener(listener)
     guards.start()
     # Redirects are not followed: a provider redirecting elsewhere is a misconfiguration to see.
     http = httpx.AsyncClient(headers={"User-Agent": user_agent}, follow_redirects=False)
     return ProviderRuntime(
-        config=config, guards=guards, client=GuardedClient(guards, http), http=http
-    )
+        config=config, guards=guards, client=GuardedClient(guards, http), http=http,
+        transition_listener=listener,
+    )  # fmt: skip

@@ -1,6 +1,7 @@
 """`/v1/admin/external/circuit-breakers`: see and steer every provider's breaker (viewer
 reads; operator writes, audited), and the runbooks' legacy
-`POST /admin/reset-circuit-breaker?provider=fred`."""
+`POST /admin/reset-circuit-breaker?provider=fred`. A reset probes the provider at once (the
+answer's `probe`) and marks a recovery (app/resilience/recovery.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.audit.service import AuditContext, record
 from app.auth.dependencies import AuditDep
 from app.db.session import SessionDep
+from app.jobs.probing import OPERATOR_PROBE_SECONDS, probe_provider
+from app.resilience import recovery
 from app.resilience.guards import ProviderGuards
 
 router = APIRouter(prefix="/v1/admin/external/circuit-breakers", tags=["external: breakers"])
@@ -74,8 +77,17 @@ async def apply(
     before = await breaker.snapshot()
     reason = command.reason or audit.reason
     actor = audit.principal.id
+    probe = None
     if action is BreakerAction.RESET:
         await breaker.reset(actor=actor, reason=reason)
+        # Test the provider now (before this request's transaction opens), so health shows
+        # how it is rather than the failures that opened the breaker; then mark the recovery.
+        resources = request.app.state.resources
+        probe = await probe_provider(
+            resources, resources.scheduler.targets, provider,
+            timeout_seconds=OPERATOR_PROBE_SECONDS,
+        )  # fmt: skip
+        await recovery.mark(session, provider, f"circuit breaker reset by {actor}")
     elif action is BreakerAction.FORCE_OPEN:
         await breaker.force_open(actor=actor, reason=reason, ttl_seconds=command.ttl_seconds)
     else:
@@ -90,7 +102,8 @@ async def apply(
         after={"state": after["state"], "ttl_seconds": command.ttl_seconds},
         reason=reason,
     )
-    return await _view(request, provider)
+    view = await _view(request, provider)
+    return view if probe is None else view | {"probe": probe}
 
 
 @router.post("/{provider}/{action}")

@@ -16,6 +16,7 @@ from app.http.openapi import error_responses
 from app.jobs import control
 from app.jobs.backfill import check_datasets
 from app.jobs.definitions import JobKind
+from app.jobs.probing import OPERATOR_PROBE_SECONDS, probe_provider
 from app.jobs.scheduler import JobScheduler
 from app.providers.config import ProvidersConfig
 
@@ -124,7 +125,19 @@ async def resume_job(
     command: ResumeCommand | None = None,
 ) -> dict[str, Any]:
     reason = (command or ResumeCommand()).reason
-    return await control.resume(session, audit, scheduler_of(request), job_id, reason=reason)
+    scheduler = scheduler_of(request)
+    result = await control.resume(session, audit, scheduler, job_id, reason=reason)
+    definition = scheduler.definitions()[job_id]
+    if result["changed"] and definition.provider and definition.kind in control.COLLECTING:
+        # Test the provider now: health shows how it is, not the failures that paused it. The
+        # resume (and its audit entry) is committed first, so the probe's health verdict no
+        # longer sees the pause and no row stays locked while the provider is called.
+        await session.commit()
+        result["probe"] = await probe_provider(
+            request.app.state.resources, scheduler.targets, definition.provider,
+            timeout_seconds=OPERATOR_PROBE_SECONDS,
+        )  # fmt: skip
+    return result
 
 
 @router.post(

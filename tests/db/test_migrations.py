@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "validation_results",
     "kafka_outbox",
     "provider_overrides",
+    "provider_recoveries",
     "job_pauses",
     "scheduler_leader",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -106,3 +107,38 @@ async def test_freshness_counts_hours_since_the_last_successful_run(
         assert health["status"] in {"degraded", "down"}
     finally:
         sql(database_url, "DELETE FROM job_runs WHERE job_id = 'ingest.noaa'")
+
+
+async def test_warning_only_validation_runs_pass_as_health_says(settings: Settings) -> None:
+    """One rule for health and the SLA: a failed warning-severity expectation lowers the
+    quality score but does not fail the validation run; an error-severity one does."""
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    local = settings.model_copy(update={"tenant_id": tenant, "health_cache_seconds": 0})
+    warning = '[{"expectation": "fresh", "severity": "warning"}]'
+    error = '[{"expectation": "in_range", "severity": "error"}]'
+    now = datetime.now(UTC)
+    insert = (
+        "INSERT INTO validation_results (id, tenant_id, provider, suite, status, success, "
+        "evaluated, successful, unsuccessful, failed_expectations, started_at, finished_at) "
+        "VALUES (%s, %s, 'fred', 'fred', 'completed', %s, 4, 3, 1, %s::jsonb, %s, %s)"
+    )
+    rows = [(False, warning, 3), (False, warning, 2), (True, "[]", 1)]
+    for success, failed, hours in rows:
+        at = now - timedelta(hours=hours)
+        sql(settings.database_url, insert, uuid.uuid4(), tenant, success, failed, at, at)
+    try:
+        async with client_for(local) as api:
+            viewer = bearer(local, Role.VIEWER)
+            sla = (await api.get(SLA, params={"window": "24h"}, headers=viewer)).json()
+            rate = sla["providers"]["fred"]["validation_pass_rate"]
+            assert (rate["value"], rate["met"]) == (1.0, True)
+            health = (await api.get("/v1/admin/external/health/fred", headers=viewer)).json()
+            assert health["quality"]["failed_error_expectations"] == 0
+            assert not any("expectation" in r for r in health["reasons"])
+
+            at = now - timedelta(minutes=30)
+            sql(settings.database_url, insert, uuid.uuid4(), tenant, False, error, at, at)
+            sla = (await api.get(SLA, params={"window": "24h"}, headers=viewer)).json()
+            assert sla["providers"]["fred"]["validation_pass_rate"]["value"] == 0.75
+    finally:
+        sql(settings.database_url, "DELETE FROM validation_results WHERE tenant_id = %s", tenant)

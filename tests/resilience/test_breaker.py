@@ -111,6 +111,25 @@ async def test_opens_after_consecutive_failures(breaker_make: BreakerFactory) ->
     assert await read(breaker, *fields) == ("open", 3, why, "HTTP 502", degraded)
 
 
+async def test_a_permit_holds_for_retries_until_the_breaker_opens(
+    breaker_make: BreakerFactory,
+) -> None:
+    """A call's retries go on while its permit holds: not once another call opened it, nor
+    once an operator forced it open; again after a reset."""
+    breaker = breaker_make()
+    mine = await breaker.before_call()
+    assert await breaker.admits(mine)
+    await fail(breaker, 3)  # other calls open it meanwhile
+    assert not await breaker.admits(mine)
+    await breaker.reset(actor="test")
+    assert await breaker.admits(mine)
+    await breaker.force_open(actor="test")
+    assert not await breaker.admits(mine)
+    await breaker.reset(actor="test")
+    await breaker.record_failure("HTTP 503", mine)  # a stale verdict counts for nothing
+    assert await read(breaker, "state", "consecutive_failures") == ("closed", 0)
+
+
 async def test_open_refuses_with_an_actionable_error(breaker_make: BreakerFactory) -> None:
     breaker = breaker_make(open_seconds=30)
     await fail(breaker, 3)

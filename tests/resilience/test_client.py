@@ -5,6 +5,7 @@ stops calls at its limit until the runbook's `redis-cli DEL` resets it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -165,12 +166,65 @@ async def test_the_breaker_opens_and_then_refuses_without_calling(
 ) -> None:  # type: ignore[no-untyped-def]
     client = await make_client(_config(provider, breaker=BreakerConfig(failure_threshold=3)))
     fake.default = Reply(status=500)
-    with pytest.raises(ProviderUnavailable):
-        await client.request(provider, "GET", f"{fake.url}/data")
-    assert fake.count() == 3
+    for _ in range(3):  # three failed calls, each after its 3 attempts
+        with pytest.raises(ProviderUnavailable):
+            await client.request(provider, "GET", f"{fake.url}/data")
+    assert fake.count() == 9
     with pytest.raises(CircuitOpen, match="reset"):
         await client.request(provider, "GET", f"{fake.url}/data")
-    assert fake.count() == 3  # refused before any request
+    assert fake.count() == 9  # refused before any request
+
+
+async def test_the_threshold_counts_failed_calls_not_attempts(make_client, fake, provider) -> None:  # type: ignore[no-untyped-def]
+    """EIA's "3 failures": one call that failed its 3 attempts is one failure, not three."""
+    client = await make_client(_config(provider, breaker=BreakerConfig(failure_threshold=3)))
+    fake.default = Reply(status=503)
+    with pytest.raises(ProviderUnavailable, match="failed 3 attempts"):
+        await client.request(provider, "GET", f"{fake.url}/data")
+    snapshot = await client.guards[provider].breaker.snapshot()
+    assert fake.count() == 3
+    assert (snapshot["state"], snapshot["consecutive_failures"]) == ("closed", 1)
+    assert (snapshot["window"]["calls"], snapshot["window"]["failures"]) == (1, 1)
+
+
+async def test_a_call_retried_to_success_is_no_breaker_failure(make_client, fake, provider) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(_config(provider, breaker=BreakerConfig(failure_threshold=2)))
+    for _ in range(3):
+        fake.script(Reply(status=502), Reply(status=503))
+        assert (await client.request(provider, "GET", f"{fake.url}/data")).status_code == 200
+    snapshot = await client.guards[provider].breaker.snapshot()
+    assert (snapshot["state"], snapshot["consecutive_failures"]) == ("closed", 0)
+    assert (snapshot["window"]["calls"], snapshot["window"]["failures"]) == (3, 0)
+
+
+async def test_retries_stop_once_the_breaker_opened_meanwhile(make_client, fake, provider) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(_config(provider))
+    fake.default = Reply(status=503, delay=0.3)
+    call = asyncio.create_task(client.request(provider, "GET", f"{fake.url}/data"))
+    await asyncio.sleep(0.1)  # the first attempt is in flight
+    await client.guards[provider].breaker.force_open(actor="operator")
+    with pytest.raises(ProviderUnavailable, match="failed 1 attempts"):
+        await call
+    assert fake.count("/data") == 1
+
+
+async def test_a_half_open_probe_is_one_call_with_its_retries(make_client, fake, provider) -> None:  # type: ignore[no-untyped-def]
+    """A probe that needs a retry still succeeds as one probe; two such probes close it."""
+    breaker = BreakerConfig(failure_threshold=1, open_seconds=0.2, success_threshold=2)
+    client = await make_client(_config(provider, breaker=breaker))
+    fake.default = Reply(status=500)
+    with pytest.raises(ProviderUnavailable):
+        await client.request(provider, "GET", f"{fake.url}/data")
+    assert (await client.guards[provider].breaker.snapshot())["state"] == "open"
+    await asyncio.sleep(0.25)
+    fake.default = Reply()
+    fake.script(Reply(status=503))
+    await client.request(provider, "GET", f"{fake.url}/data")  # probe 1: 503, then 200
+    snapshot = await client.guards[provider].breaker.snapshot()
+    assert (snapshot["state"], snapshot["consecutive_successes"]) == ("half_open", 1)
+    fake.script(Reply(status=503))
+    await client.request(provider, "GET", f"{fake.url}/data")  # probe 2
+    assert (await client.guards[provider].breaker.snapshot())["state"] == "closed"
 
 
 async def test_quota_stops_calls_and_the_runbook_del_resets_it(

@@ -8,7 +8,7 @@ from app.db.models.ingest import DeadLetter, IngestCheckpoint
 from app.db.models.jobs import JobPause, SchedulerLeader
 from app.db.models.observations import Observation
 from app.db.models.outbox import OutboxMessage
-from app.db.models.providers import ProviderOverride
+from app.db.models.providers import ProviderOverride, ProviderRecovery
 from app.db.models.quality import ValidationResult
 from app.db.models.runs import JobRun, RunStatus
 
@@ -24,6 +24,7 @@ __all__ = [
     "OutboxMessage",
     "Provider",
     "ProviderOverride",
+    "ProviderRecovery",
     "RunStatus",
     "RuntimeFlag",
     "RuntimeFlagHistory",

@@ -5,26 +5,22 @@ part of app/db/repositories/health_reads.snapshot)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.db.models.quality import ValidationResult
 
 
-async def pass_counts(session: AsyncSession, *, since: datetime) -> dict[str, tuple[int, int]]:
-    """Per provider: (completed runs that passed, completed runs) finished since `since`."""
-    query = (
-        select(
-            col(ValidationResult.provider),
-            func.count().filter(col(ValidationResult.success).is_(True)),
-            func.count(),
-        )
-        .where(
-            col(ValidationResult.status) == "completed",
-            col(ValidationResult.finished_at) >= since,
-        )
-        .group_by(col(ValidationResult.provider))
+async def completed_failures(
+    session: AsyncSession, *, since: datetime, tenant_id: str
+) -> list[tuple[str, list[Any]]]:
+    """(provider, failed expectations) of every completed run finished since `since`; whether
+    each passed is the quality package's rule (app/quality/scoring.run_passed)."""
+    query = select(col(ValidationResult.provider), col(ValidationResult.failed_expectations)).where(
+        col(ValidationResult.status) == "completed",
+        col(ValidationResult.finished_at) >= since,
+        col(ValidationResult.tenant_id) == tenant_id,
     )
-    return {p: (int(ok), int(n)) for p, ok, n in (await session.execute(query)).all()}
+    return [(p, list(f or [])) for p, f in (await session.execute(query)).all()]
