@@ -213,9 +213,11 @@ class RunExecutor:
                 rows_new=c.rows_new, rows_changed=c.rows_changed, rows_rejected=c.rows_rejected,
                 requests_used=c.requests_used, progress=c.progress,
             )  # fmt: skip
-            if status is RunStatus.FAILED:
+            # Only scheduled runs count toward auto-pause: an operator triggering a job by hand
+            # during an outage must not pause it behind their back.
+            if status is RunStatus.FAILED and ctx.trigger == "scheduled":
                 await self._maybe_auto_pause(session, job_id)
-            elif status is RunStatus.SUCCEEDED:
+            elif status is RunStatus.SUCCEEDED and ctx.trigger == "scheduled":
                 JOB_CONSECUTIVE_FAILURES.labels(job_id).set(0)
         JOB_RUNS.labels(job_id, status.value).inc()
         JOB_RUN_DURATION.labels(job_id).observe(seconds)
@@ -230,7 +232,7 @@ class RunExecutor:
 
     async def _maybe_auto_pause(self, session: AsyncSession, job_id: str) -> None:
         limit = self._resources.settings.job_auto_pause_failures
-        statuses = await run_repo.recent_statuses(session, job_id, limit=limit)
+        statuses = await run_repo.recent_scheduled_statuses(session, job_id, limit=limit)
         failures = 0
         for status in statuses:
             if status != RunStatus.FAILED:

@@ -161,12 +161,14 @@ async def last_per_job(session: AsyncSession) -> dict[str, JobRun]:
     return {run.job_id: run for run in (await session.execute(query)).scalars()}
 
 
-async def recent_statuses(session: AsyncSession, job_id: str, *, limit: int) -> list[str]:
-    """Statuses of the job's latest finished runs, newest first (skipped runs don't count)."""
+async def recent_scheduled_statuses(session: AsyncSession, job_id: str, *, limit: int) -> list[str]:
+    """Statuses of the job's latest finished scheduled runs, newest first (skipped and
+    abandoned runs don't count, nor do manual and backfill runs)."""
     query = (
         select(col(JobRun.status))
         .where(
             col(JobRun.job_id) == job_id,
+            col(JobRun.trigger) == "scheduled",
             col(JobRun.status).in_([RunStatus.SUCCEEDED, RunStatus.FAILED]),
         )
         .order_by(col(JobRun.created_at).desc())
