@@ -102,6 +102,20 @@ async def test_manual_failures_never_auto_pause_a_job(
     assert sql(database_url, "SELECT count(*) FROM job_pauses") == [(0,)]
 
 
+async def test_a_failed_run_records_every_attempt_it_made(
+    settings: Settings, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    sql(database_url, "DELETE FROM job_pauses")
+    sql(database_url, "DELETE FROM job_runs WHERE job_id = 'ingest.fred'")
+    _forget_fred_breaker(redis_url)
+    local = _failing_fred(settings, tmp_path, attempts=3)
+    operator = bearer(local, Role.OPERATOR)
+    async with client_for(local) as client:
+        run = await _manual_run(client, operator)
+    assert run["status"] == "failed" and "3 attempts" in run["error_summary"]
+    assert run["requests_used"] == 3  # one call, retried twice: every attempt counts
+
+
 async def _manual_run(client: Any, operator: dict[str, str]) -> dict[str, Any]:
     queued = await client.post(f"{JOBS}/ingest.fred/trigger", headers=operator)
     assert queued.status_code == 202, queued.text
