@@ -19,7 +19,10 @@ from app.jobs.scheduler import JobScheduler
 from app.jobs.triggers import next_fire
 from app.monitoring.metrics import JOB_AUTO_PAUSED
 
-FINISHED = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED}
+FINISHED = {
+    RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED,
+    RunStatus.ABANDONED,
+}  # fmt: skip
 
 
 def definition_of(scheduler: JobScheduler, job_id: str) -> JobDefinition:

@@ -122,38 +122,42 @@ async def _manual_run(client: Any, operator: dict[str, str]) -> dict[str, Any]:
     return await finished_run(client, queued.json()["run"]["id"], operator)
 
 
-async def test_a_run_whose_heartbeat_stopped_is_marked_failed(
+async def test_a_run_whose_heartbeat_stopped_is_abandoned_by_the_leader(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
+    """A run of another replica (here a hand run) whose heartbeat went silent is abandoned by
+    the leader within `run_stale_after_seconds` plus a sync, and health's last run says so."""
+    sql(database_url, "DELETE FROM job_runs WHERE job_id = 'ingest.noaa'")
     [(run_id,)] = sql(
         database_url,
-        "INSERT INTO job_runs (id, job_id, trigger, status, started_at, heartbeat_at) "
-        "VALUES (gen_random_uuid(), 'ingest.noaa', 'scheduled', 'running', "
-        "now() - interval '1 hour', now() - interval '20 minutes') RETURNING id",
+        "INSERT INTO job_runs (id, job_id, provider, trigger, status, replica_id, started_at, "
+        "heartbeat_at) VALUES (gen_random_uuid(), 'ingest.noaa', 'noaa', 'manual', 'running', "
+        "'runner@gone', now() - interval '1 minute', now()) RETURNING id",
     )
     local = settings.model_copy(
         update={
             "scheduler_enabled": True,
             "scheduler_sync_seconds": 0.2,
+            "run_heartbeat_seconds": 0.5,
+            "run_stale_after_seconds": 2.0,
             "provider_config_path": provider_file(tmp_path, lambda data: None),
         }
     )
     operator = bearer(local, Role.OPERATOR)
     async with client_for(local) as client:
-        queued = await client.post(f"{JOBS}/monitor.staleness/trigger", headers=operator)
-        monitor = await finished_run(client, queued.json()["run"]["id"], operator)
-        assert monitor["status"] == "succeeded", monitor
-        # This run, or the scheduled one that a new leader catches up, abandoned it.
-        abandoned = sql(
-            database_url,
-            "SELECT count(*) FROM job_runs WHERE job_id = 'monitor.staleness' "
-            "AND progress->'abandoned_runs' ? %s",
-            str(run_id),
+        await wait_for(
+            lambda: (
+                sql(database_url, "SELECT status FROM job_runs WHERE id = %s", run_id)
+                == [("abandoned",)]
+            ),
+            timeout=5,
+            what="the silent run to be abandoned",
         )
-        assert abandoned == [(1,)]
         stale = (await client.get(f"{RUNS}/{run_id}", headers=operator)).json()
-    assert stale["status"] == "failed"
-    assert "no heartbeat" in stale["error_summary"]
+        health = (await client.get("/v1/admin/external/health/noaa", headers=operator)).json()
+    assert "no heartbeat for 2s" in stale["error_summary"]
+    assert health["last_run"]["id"] == str(run_id)
+    assert health["last_run"]["status"] == "abandoned"
 
 
 async def test_shutdown_stops_running_runs_and_frees_leadership(
