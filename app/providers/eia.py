@@ -237,8 +237,8 @@ class EiaCollector:
             spec = parse_series_id(series_id)
             state = ctx.states.get(series_id)
             resolved = await self._resolve(ctx, spec, state)
+            ctx.stats.series_checked += 1  # a window's series too: checked, and fetched
             if not ctx.backfill:
-                ctx.stats.series_checked += 1
                 known = state is not None and state.last_obs_date is not None
                 if known and state and not await self._changed(ctx, resolved, state):
                     ctx.stats.skipped_unchanged += 1

@@ -200,6 +200,23 @@ async def active(session: AsyncSession, *, job_id: str | None = None) -> list[Jo
     return list((await session.execute(query.order_by(col(JobRun.created_at)))).scalars())
 
 
+async def start_manual(
+    session: AsyncSession,
+    *,
+    job_id: str,
+    provider: str | None,
+    replica: str,
+    parameters: dict[str, Any],
+) -> uuid.UUID:
+    """A manual run started at once by `replica` (not queued for the leader): `app.runner`."""
+    now = await session.scalar(select(func.now()))
+    run = JobRun(
+        job_id=job_id, provider=provider, trigger="manual", parameters=parameters,
+        status=RunStatus.RUNNING, replica_id=replica, started_at=now, heartbeat_at=now,
+    )  # fmt: skip
+    return (await add(session, run)).id
+
+
 def _abandon(reason: Any, *conditions: Any) -> Any:
     return (
         update(JobRun)
