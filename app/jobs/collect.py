@@ -187,6 +187,7 @@ async def collect_provider(
                 summary.rows_changed += result.changed
                 summary.rows_unchanged += result.unchanged
                 summary.rows_rejected += result.rejected
+                summary.requests = client.attempts.get(request.provider, 0) - attempts_before
                 if on_batch is not None:
                     on_batch(summary)
     finally:

@@ -33,7 +33,9 @@ async def keep_alive(
         stop = None
         with contextlib.suppress(Exception):  # a missed beat is retried; never kill the run
             async with sessionmaker() as session, session.begin():
-                stop = await run_repo.heartbeat(session, run_id, progress=counters.progress)
+                stop = await run_repo.heartbeat(
+                    session, run_id, progress=counters.progress, counts=_counts(counters)
+                )
         if stop is not None:
             on_stop(stop)
 
@@ -48,7 +50,15 @@ async def record_outcome(
 ) -> None:
     """The run's status, error and counters (requests made count failed attempts too)."""
     await run_repo.finish(
-        session, run_id, status=status, error_summary=error, rows_new=counters.rows_new,
-        rows_changed=counters.rows_changed, rows_rejected=counters.rows_rejected,
-        requests_used=counters.requests_used, progress=counters.progress,
+        session, run_id, status=status, error_summary=error, progress=counters.progress,
+        **_counts(counters),
     )  # fmt: skip
+
+
+def _counts(counters: RunCounters) -> dict[str, int]:
+    return {
+        "rows_new": counters.rows_new,
+        "rows_changed": counters.rows_changed,
+        "rows_rejected": counters.rows_rejected,
+        "requests_used": counters.requests_used,
+    }

@@ -101,11 +101,11 @@ async def test_a_killed_leaders_run_is_abandoned_at_once_and_its_slot_runs_once_
                 lambda: sql(
                     database_url,
                     "SELECT id, slot FROM job_runs WHERE job_id = %s AND status = 'running' "
-                    "AND replica_id = 'replica-1' AND started_at < now() - interval '1 second'",
+                    "AND replica_id = 'replica-1' AND requests_used > 0",
                     JOB,
                 ),
                 timeout=30,
-                what="the leader's run to be under way",
+                what="the leader's run to have committed a batch",
             )
             kill(leader)  # SIGKILL mid-run
             killed = time.monotonic()
@@ -122,6 +122,10 @@ async def test_a_killed_leaders_run_is_abandoned_at_once_and_its_slot_runs_once_
             to_abandoned = time.monotonic() - killed
             assert "replica-1 lost the scheduler lock" in abandoned[0][0]
             assert "queued again" in abandoned[0][0]
+            [(requests,)] = sql(
+                database_url, "SELECT requests_used FROM job_runs WHERE id = %s", run_id
+            )
+            assert requests > 0  # what it had done, as of its last heartbeat
             await wait_for(
                 lambda: any(status == "succeeded" for status, *_ in _slot_runs(database_url, slot)),
                 timeout=60,

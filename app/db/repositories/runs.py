@@ -97,25 +97,28 @@ async def get(
 
 
 async def heartbeat(
-    session: AsyncSession, run_id: uuid.UUID, *, progress: dict[str, Any] | None = None
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    *,
+    progress: dict[str, Any] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> str | None:
-    """Refresh the heartbeat (and progress) of a running run; why it must stop, if it must:
-    an operator cancelled it, or it was marked abandoned (a newer leader took over)."""
-    values: dict[str, Any] = {"heartbeat_at": func.now()}
+    """Refresh a running run's heartbeat, progress and counters (`rows_new`, `requests_used`,
+    ...: a run abandoned later keeps what it had done); why it must stop, if it must: an
+    operator cancelled it, or it is no longer running (marked abandoned meanwhile)."""
+    values: dict[str, Any] = {"heartbeat_at": func.now(), **(counts or {})}
     if progress is not None:
         values["progress"] = progress
     statement = (
         update(JobRun)
-        .where(col(JobRun.id) == run_id)
+        .where(col(JobRun.id) == run_id, col(JobRun.status) == RunStatus.RUNNING)
         .values(**values)
-        .returning(col(JobRun.cancel_requested), col(JobRun.status))
+        .returning(col(JobRun.cancel_requested))
     )
-    row = (await session.execute(statement)).one_or_none()
-    if row is None:
-        return "its run record is gone"
-    cancel_requested, status = row
-    if status != RunStatus.RUNNING:
-        return f"its run record was marked {status} meanwhile"
+    cancel_requested = (await session.execute(statement)).scalar_one_or_none()
+    if cancel_requested is None:
+        status = await session.scalar(select(col(JobRun.status)).where(col(JobRun.id) == run_id))
+        return f"its run record is {status or 'gone'}, no longer running"
     return "cancelled by an operator" if cancel_requested else None
 
 
