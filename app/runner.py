@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -34,7 +36,9 @@ from app.cli.database import database_url_for_commands
 from app.cli.output import fail
 from app.cli.settings_loader import load_settings
 from app.db.engine import build_engine, build_sessionmaker
+from app.db.models import RunStatus
 from app.db.repositories import catalog as catalog_repo
+from app.db.repositories import runs as run_repo
 from app.jobs.collect import (
     CollectionRequest,
     CollectionSummary,
@@ -43,6 +47,8 @@ from app.jobs.collect import (
     collection_request,
     live_base_url,
 )
+from app.jobs.context import RunCounters, RunStopped
+from app.jobs.run_records import keep_alive, record_outcome
 from app.observability.logging import configure_logging
 from app.providers.base import CollectContext, Collector, DatasetInfo
 from app.providers.config import (
@@ -60,6 +66,8 @@ from app.runtime_config.snapshot import FlagSnapshot
 from app.settings import Settings
 
 log = logging.getLogger("aurum.runner")
+# The replica a hand run is recorded under.
+RUNNER_REPLICA = f"runner@{socket.gethostname()}"[:128]
 Sessions = async_sessionmaker[AsyncSession]
 
 
@@ -170,16 +178,7 @@ async def _run_provider(
     try:
         if options.catalog_only:
             return await _catalog(collector, client, sessionmaker, request, section, mode)
-        progress = Progress()
-        summary = await collect_provider(
-            sessionmaker=sessionmaker,
-            collector=collector,
-            client=client,
-            tenant_id=settings.tenant_id,
-            request=request,
-            on_batch=progress.update,
-        )
-        progress.done()
+        summary = await _collect(settings, collector, client, sessionmaker, request, options)
     except (ProviderCallError, ValueError) as exc:
         click.echo(f"{provider}: FAILED after {time.monotonic() - started:.1f}s: {exc}")
         return False
@@ -190,6 +189,84 @@ async def _run_provider(
         f"({mode}, {time.monotonic() - started:.1f}s)"
     )
     return True
+
+
+async def _collect(
+    settings: Settings,
+    collector: Collector,
+    client: GuardedClient,
+    sessionmaker: Sessions,
+    request: CollectionRequest,
+    options: RunOptions,
+) -> CollectionSummary:
+    """One collection, recorded as a manual run of `ingest.<provider>` by `runner@<host>`
+    through the same run-record code as the leader's runs: it shows in `/runs` and health,
+    keeps a heartbeat (a killed runner's run is abandoned), and counts failed requests."""
+    provider = request.provider
+    parameters: dict[str, Any] = {"datasets": options.datasets} if options.datasets else {}
+    for key, day in (("start", options.start), ("end", options.end)):
+        if day is not None:
+            parameters[key] = day.isoformat()
+    async with sessionmaker() as session, session.begin():
+        run_id = await run_repo.start_manual(
+            session, job_id=f"ingest.{provider}", provider=provider,
+            replica=RUNNER_REPLICA, parameters=parameters,
+        )  # fmt: skip
+    summary = CollectionSummary(provider=provider, run_id=str(run_id))
+    counters = RunCounters()
+    stop: list[str] = []
+    progress = Progress()
+
+    def on_batch(done: CollectionSummary) -> None:
+        progress.update(done)
+        _count(done, counters)
+        if stop:  # after the batch committed, as a scheduled run stops
+            raise RunStopped(stop[0])
+
+    every = settings.run_heartbeat_seconds
+    beat = asyncio.create_task(
+        keep_alive(sessionmaker, run_id, every=every, counters=counters, on_stop=stop.append)
+    )
+    status: RunStatus = RunStatus.FAILED
+    error: str | None = "interrupted"
+    try:
+        await collect_provider(
+            sessionmaker=sessionmaker, collector=collector, client=client, request=request,
+            tenant_id=settings.tenant_id, run_id=run_id, on_batch=on_batch, summary=summary,
+        )  # fmt: skip
+        status, error = RunStatus.SUCCEEDED, None
+    except RunStopped as stopped:
+        status, error = RunStatus.CANCELLED, str(stopped)
+    except asyncio.CancelledError:
+        status, error = RunStatus.CANCELLED, "interrupted (Ctrl-C)"
+        raise
+    except Exception as exc:
+        status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    finally:
+        progress.done()
+        beat.cancel()
+        _count(summary, counters)
+        await asyncio.shield(_record(sessionmaker, run_id, status, error, counters))
+    return summary
+
+
+def _count(summary: CollectionSummary, counters: RunCounters) -> None:
+    counters.rows_new = summary.rows_new
+    counters.rows_changed = summary.rows_changed
+    counters.rows_rejected = summary.rows_rejected
+    counters.requests_used = summary.requests
+
+
+async def _record(
+    sessionmaker: Sessions,
+    run_id: uuid.UUID,
+    status: RunStatus,
+    error: str | None,
+    counters: RunCounters,
+) -> None:
+    async with sessionmaker() as session, session.begin():
+        await record_outcome(session, run_id, status=status, error=error, counters=counters)
 
 
 async def _catalog(

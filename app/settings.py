@@ -136,8 +136,10 @@ class Settings(BaseSettings):
     leader_keepalive_seconds: int = Field(default=6, ge=1, le=60)
     scheduler_misfire_grace_seconds: int = Field(default=600, ge=60, le=86_400)
     scheduler_sync_seconds: float = Field(default=1.0, ge=0.05, le=10)
-    run_heartbeat_seconds: float = Field(default=30.0, ge=0.1, le=300)
-    run_stale_after_seconds: int = Field(default=900, ge=1, le=86_400)
+    # A running run writes its heartbeat this often; one silent for `run_stale_after_seconds`
+    # is abandoned by the leader (app.jobs.recovery).
+    run_heartbeat_seconds: float = Field(default=10.0, ge=0.1, le=300)
+    run_stale_after_seconds: float = Field(default=45.0, ge=0.5, le=86_400)
     job_auto_pause_failures: int = Field(default=5, ge=1, le=100)
     # On SIGTERM running jobs get this long to reach a batch boundary (keep it under the pod's
     # terminationGracePeriodSeconds).
@@ -305,6 +307,15 @@ class Settings(BaseSettings):
         if value.split("://", 1)[0].lower() not in {"redis", "rediss", "unix"}:
             raise ValueError("must be a Redis URL such as redis://127.0.0.1:6379/0")
         return value
+
+    @model_validator(mode="after")
+    def _runs_outlive_missed_heartbeats(self) -> Settings:
+        if self.run_stale_after_seconds < 3 * self.run_heartbeat_seconds:
+            raise ValueError(
+                "AURUM_RUN_STALE_AFTER_SECONDS must be at least 3 x AURUM_RUN_HEARTBEAT_SECONDS "
+                "(a live run would be abandoned after two late heartbeats)"
+            )
+        return self
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

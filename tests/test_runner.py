@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import uuid
 
 import psycopg
 
+from app.auth.principal import Role
 from app.db.engine import libpq_url
+from app.settings import Settings
+from tests.support.apps import client_for
+from tests.support.auth import bearer
 from tests.support.processes import clean_env
 
 
@@ -95,3 +100,29 @@ def test_all_four_providers_collect_from_the_sandbox_without_credentials(
     for provider in ("fred", "eia", "noaa", "worldbank"):
         assert "rows 0 new, 0 changed" in lines[provider], lines[provider]
         assert "(sandbox" in lines[provider]
+
+
+async def test_a_hand_run_is_recorded_and_its_window_counted(
+    settings: Settings, database_url: str, redis_url: str
+) -> None:
+    """A windowed hand run checks its one series, and shows in `/runs` and health's last run
+    as a manual run of `runner@<host>`."""
+    tenant = f"hand{uuid.uuid4().hex[:6]}"
+    result = _runner(
+        "--providers", "fred", "--datasets", "DEXUSEU", "--start", "2024-09-23",
+        "--end", "2024-09-23", "--log-level", "WARNING",
+        AURUM_DATABASE_URL=database_url, AURUM_REDIS_URL=redis_url, AURUM_TENANT_ID=tenant,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fred: 1 series checked" in result.stdout, result.stdout
+    viewer = bearer(settings, Role.VIEWER)
+    async with client_for(settings) as client:
+        runs = await client.get(
+            "/v1/admin/external/runs", params={"job": "ingest.fred", "limit": 1}, headers=viewer
+        )
+        [run] = runs.json()["items"]
+        health = (await client.get("/v1/admin/external/health/fred", headers=viewer)).json()
+    assert run["trigger"] == "manual" and run["status"] == "succeeded", run
+    assert run["replica_id"] == f"runner@{socket.gethostname()}"
+    assert run["requests_used"] >= 1 and run["parameters"]["start"] == "2024-09-23"
+    assert health["last_run"]["id"] == run["id"]

@@ -162,15 +162,18 @@ async def collect_provider(
     run_id: uuid.UUID | None = None,
     on_batch: Callable[[CollectionSummary], None] | None = None,
     on_rows: Callable[[Batch], None] | None = None,
+    summary: CollectionSummary | None = None,
 ) -> CollectionSummary:
     """Collect what changed (or the backfill window) and store it. A batch that fails rolls
     back alone and stops the run: its checkpoint does not move, so the next run re-fetches
     from there; batches already committed stay (upserts make re-fetching them harmless).
     The next batches are fetched, parsed, checked and formatted (`prepare_batch`) while the
     previous one is written (`fetched_ahead`); batches are still written, and committed, one
-    at a time and in order."""
+    at a time and in order. Pass `summary` to read the counts of a collection that raised
+    (the requests it made count every attempt, failed ones too)."""
     run_id = run_id or uuid.uuid4()
-    summary = CollectionSummary(provider=request.provider, run_id=str(run_id))
+    summary = summary or CollectionSummary(provider=request.provider, run_id=str(run_id))
+    summary.run_id = str(run_id)
     windowed = request.start is not None or request.end is not None
     async with sessionmaker() as session:
         states = await load_states(session, tenant_id=tenant_id, provider=request.provider)
@@ -219,6 +222,7 @@ async def collect_provider(
                 summary.rows_changed += result.changed
                 summary.rows_unchanged += result.unchanged
                 summary.rows_rejected += result.rejected
+                summary.requests = client.attempts.get(request.provider, 0) - attempts_before
                 if on_batch is not None:
                     on_batch(summary)
         if recovery is not None and request.all_series:

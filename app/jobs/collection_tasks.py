@@ -90,17 +90,21 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
                 EXTERNAL_DATA_LAST_SUCCESS.labels(provider, series_id).set_to_current_time()
         ctx.checkpoint()  # stop here, after the batch committed, if asked to
 
-    summary = await collect_provider(
-        sessionmaker=resources.sessionmaker,
-        collector=collector,
-        client=client,
-        request=request,
-        tenant_id=resources.settings.tenant_id,
-        run_id=ctx.run_id,
-        on_batch=on_batch,
-        on_rows=on_rows,
-    )
-    _copy(summary, ctx.counters)
+    summary = CollectionSummary(provider=provider, run_id=str(ctx.run_id))
+    try:
+        await collect_provider(
+            sessionmaker=resources.sessionmaker,
+            collector=collector,
+            client=client,
+            request=request,
+            tenant_id=resources.settings.tenant_id,
+            run_id=ctx.run_id,
+            on_batch=on_batch,
+            on_rows=on_rows,
+            summary=summary,
+        )
+    finally:  # a failed run records the requests it made too
+        _copy(summary, ctx.counters)
     for series_id, entry in progress.items():
         if entry.get("status") in {"pending", "running"}:
             entry["status"] = "done"  # unchanged series cost no fetch: nothing left to do

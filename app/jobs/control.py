@@ -20,7 +20,10 @@ from app.jobs.triggers import next_fire
 from app.monitoring.metrics import JOB_AUTO_PAUSED
 from app.resilience import recovery
 
-FINISHED = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED}
+FINISHED = {
+    RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED,
+    RunStatus.ABANDONED,
+}  # fmt: skip
 COLLECTING = {JobKind.INGEST, JobKind.INGEST_BULK}
 
 

@@ -90,7 +90,7 @@ def job_definitions(
     cadence = config.jobs
     jobs += [
         JobDefinition("monitor.staleness", JobKind.STALENESS, cadence.staleness,
-                      "Flag series past their freshness target; fail runs with a dead heartbeat"),
+                      "Flag series past their freshness target; abandon runs of dead replicas"),
         JobDefinition("monitor.quality", JobKind.QUALITY, cadence.quality,
                       "Run every provider's expectation suite"),
         JobDefinition("monitor.cost", JobKind.COST, cadence.cost,

@@ -8,7 +8,6 @@ leader claims with SKIP LOCKED.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -26,6 +25,7 @@ from app.db.repositories import runs as run_repo
 from app.jobs import collection_tasks, monitor_tasks
 from app.jobs.context import RunContext, RunCounters, RunStopped
 from app.jobs.definitions import JobDefinition, JobKind
+from app.jobs.run_records import keep_alive, record_outcome
 from app.jobs.targets import ProviderTargets
 from app.jobs.triggers import latest_slot
 from app.messaging.outbox_relay import OutboxRelay
@@ -62,8 +62,11 @@ class RunExecutor:
         targets: ProviderTargets,
         definitions: Callable[[], dict[str, JobDefinition]],
         relay: OutboxRelay | None,
+        *,
+        epoch: int | None,
     ) -> None:
         self._resources = resources
+        self._epoch = epoch  # the leader epoch this executor runs under
         self._targets = targets
         self._definitions = definitions
         self._relay = relay
@@ -98,7 +101,7 @@ class RunExecutor:
         async with self._resources.sessionmaker() as session, session.begin():
             run_id = await run_repo.start_scheduled(
                 session, job_id=job_id, provider=definition.provider, slot=slot,
-                replica=self._replica,
+                replica=self._replica, epoch=self._epoch,
             )  # fmt: skip
             if run_id is not None and busy:
                 await run_repo.finish(
@@ -208,14 +211,12 @@ class RunExecutor:
         c = ctx.counters
         assert ctx.run_id is not None
         async with self._resources.sessionmaker() as session, session.begin():
-            await run_repo.finish(
-                session, ctx.run_id, status=status, error_summary=error,
-                rows_new=c.rows_new, rows_changed=c.rows_changed, rows_rejected=c.rows_rejected,
-                requests_used=c.requests_used, progress=c.progress,
-            )  # fmt: skip
-            if status is RunStatus.FAILED:
+            await record_outcome(session, ctx.run_id, status=status, error=error, counters=c)
+            # Only scheduled runs count toward auto-pause: an operator triggering a job by hand
+            # during an outage must not pause it behind their back.
+            if status is RunStatus.FAILED and ctx.trigger == "scheduled":
                 await self._maybe_auto_pause(session, job_id)
-            elif status is RunStatus.SUCCEEDED:
+            elif status is RunStatus.SUCCEEDED and ctx.trigger == "scheduled":
                 JOB_CONSECUTIVE_FAILURES.labels(job_id).set(0)
         JOB_RUNS.labels(job_id, status.value).inc()
         JOB_RUN_DURATION.labels(job_id).observe(seconds)
@@ -230,7 +231,7 @@ class RunExecutor:
 
     async def _maybe_auto_pause(self, session: AsyncSession, job_id: str) -> None:
         limit = self._resources.settings.job_auto_pause_failures
-        statuses = await run_repo.recent_statuses(session, job_id, limit=limit)
+        statuses = await run_repo.recent_scheduled_statuses(session, job_id, limit=limit)
         failures = 0
         for status in statuses:
             if status != RunStatus.FAILED:
@@ -253,12 +254,7 @@ class RunExecutor:
 
     async def _heartbeat(self, ctx: RunContext) -> None:
         assert ctx.run_id is not None
-        every = self._resources.settings.run_heartbeat_seconds
-        while True:
-            await asyncio.sleep(every)
-            with contextlib.suppress(Exception):  # a missed beat is retried; never kill the run
-                async with self._resources.sessionmaker() as session, session.begin():
-                    if await run_repo.heartbeat(
-                        session, ctx.run_id, progress=ctx.counters.progress
-                    ):
-                        ctx.request_stop("cancelled by an operator")
+        await keep_alive(
+            self._resources.sessionmaker, ctx.run_id, counters=ctx.counters,
+            every=self._resources.settings.run_heartbeat_seconds, on_stop=ctx.request_stop,
+        )  # fmt: skip

@@ -8,9 +8,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from app.db.repositories import runs as run_repo
 from app.jobs.context import RunContext, RunCounters
-from app.monitoring.metrics import JOB_RUNS_ABANDONED
+from app.jobs.recovery import abandon_dead_runs
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +41,22 @@ _OUTBOX_RETENTION = text(
 
 
 async def staleness(ctx: RunContext) -> RunCounters:
-    """Fail runs whose replica died (heartbeat silent for `run_stale_after_seconds`) and count
-    series whose checkpoint has not moved within the freshness target. Frequency-aware
-    freshness per dataset is the health and SLA endpoints' job."""
+    """Abandon runs whose replica died (the leader does too, at every sync: see
+    app.jobs.recovery) and count series whose checkpoint has not moved within the freshness
+    target. Frequency-aware freshness per dataset is the health and SLA endpoints' job."""
     settings = ctx.resources.settings
-    async with ctx.resources.sessionmaker() as session, session.begin():
-        abandoned = await run_repo.abandon_stale(
-            session, older_than_seconds=settings.run_stale_after_seconds
-        )
+    abandoned = await abandon_dead_runs(
+        ctx.resources.sessionmaker,
+        leader_epoch=None,
+        silent_seconds=settings.run_stale_after_seconds,
+    )
+    async with ctx.resources.sessionmaker() as session:
         stale = (
             await session.execute(
                 _STALE_SERIES,
                 {"tenant": settings.tenant_id, "seconds": FRESHNESS_TARGET.total_seconds()},
             )
         ).all()
-    for run in abandoned:
-        JOB_RUNS_ABANDONED.labels(run.job_id).inc()
-        log.error(
-            "run %s of %s abandoned: no heartbeat", run.id, run.job_id,
-            extra={"run_id": str(run.id), "job": run.job_id, "replica": run.replica_id},
-        )  # fmt: skip
     ctx.counters.progress = {
         "abandoned_runs": [str(run.id) for run in abandoned],
         "series_without_update_24h": {provider: count for provider, count in stale},

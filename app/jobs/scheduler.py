@@ -29,6 +29,7 @@ from app.db.repositories import runs as run_repo
 from app.jobs.definitions import JobDefinition, job_definitions
 from app.jobs.executor import RunExecutor
 from app.jobs.leader import LeaderElection
+from app.jobs.recovery import abandon_dead_runs
 from app.jobs.targets import ProviderTargets
 from app.jobs.triggers import latest_slot
 from app.messaging.outbox_relay import OutboxRelay
@@ -97,7 +98,10 @@ class JobScheduler:
             self._resources.sessionmaker,
             producer_config(self._resources.dependencies.kafka_bootstrap_servers),
         )
-        self._executor = RunExecutor(self._resources, self.targets, self.definitions, self._relay)
+        self._executor = RunExecutor(
+            self._resources, self.targets, self.definitions, self._relay,
+            epoch=self.election.epoch,
+        )  # fmt: skip
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={
@@ -148,7 +152,19 @@ class JobScheduler:
             pauses = await job_repo.pauses(session)
         self._apply_pauses(set(pauses) & set(definitions))
         await self._apply_cancellations()
+        await self._abandon_dead_runs()
         await self._claim_queued()
+
+    async def _abandon_dead_runs(self) -> None:
+        """The runs a previous leader left running (an older epoch: right at election, this
+        first sync) and silent runs of other replicas: abandoned, and their slots queued
+        again, which `_claim_queued` then starts. A caught-up slot that fired first found the
+        dead run's slot taken and skipped it, so the slot still runs once."""
+        await abandon_dead_runs(
+            self._resources.sessionmaker,
+            leader_epoch=self.election.epoch,
+            silent_seconds=self._resources.settings.run_stale_after_seconds,
+        )
 
     def _apply_definitions(self, definitions: dict[str, JobDefinition]) -> None:
         scheduler = self._scheduler
@@ -220,7 +236,7 @@ class JobScheduler:
             async with self._resources.sessionmaker() as session, session.begin():
                 run = await run_repo.claim_queued(
                     session, replica=self._resources.settings.replica_id,
-                    busy_jobs=executor.busy_jobs() | claimed,
+                    epoch=self.election.epoch, busy_jobs=executor.busy_jobs() | claimed,
                 )  # fmt: skip
             if run is None:
                 return

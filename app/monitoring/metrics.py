@@ -256,7 +256,7 @@ JOB_AUTO_PAUSED = Gauge(
 )
 JOB_RUNS_ABANDONED = Counter(
     f"{PREFIX}_job_runs_abandoned_total",
-    "Runs marked failed because their heartbeat stopped (the replica running them died).",
+    "Runs marked abandoned because their replica died (new leader, or heartbeat stopped).",
     ["job"],
 )
 

@@ -242,8 +242,8 @@ class EiaCollector:
             spec = parse_series_id(series_id)
             state = ctx.states.get(series_id)
             resolved = await self._resolve(ctx, spec, state)
+            ctx.stats.series_checked += 1  # a window's series too: checked, and fetched
             if not ctx.backfill:
-                ctx.stats.series_checked += 1
                 due = (
                     ctx.revisit  # a recovery: re-read the window, changed or not
                     or state is None

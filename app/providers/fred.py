@@ -124,7 +124,8 @@ class FredCollector:
 
     async def _to_fetch(self, ctx: CollectContext) -> list[tuple[str, dict[str, Any]]]:
         """(series id, metadata) of every series whose data must be fetched this run."""
-        if ctx.backfill:
+        if ctx.backfill:  # a window: every series is checked, and fetched
+            ctx.stats.series_checked += len(ctx.datasets)
             return [(s, await self._series_meta(ctx, s)) for s in ctx.datasets]
         marker = ctx.states.get(FEED_MARKER)
         read_at = _parse_iso(marker.cursor.get("read_at")) if marker else None

@@ -180,6 +180,7 @@ class WorldBankCollector:
         if ctx.backfill:
             lo = ctx.start.year if ctx.start else 1900
             hi = ctx.end.year if ctx.end else ctx.now.year
+            ctx.stats.series_checked += sum(len(g.series) for g in groups)  # all fetched
             return [(g, (lo, hi)) for g in groups]
         chosen: list[tuple[_Indicator, tuple[int, int] | None]] = []
         by_source: dict[str, list[_Indicator]] = {}

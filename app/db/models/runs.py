@@ -20,6 +20,13 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
+    # Its replica died mid-run (a newer leader took the lock, or its heartbeat went silent);
+    # the error summary says which, and a scheduled slot's re-run is queued once.
+    ABANDONED = "abandoned"
+
+
+# The rows that hold their schedule slot (the unique index's predicate).
+SLOT_HELD = "slot IS NOT NULL AND status <> 'abandoned'"
 
 
 class JobRun(SQLModel, table=True):
@@ -27,13 +34,14 @@ class JobRun(SQLModel, table=True):
     __table_args__ = (
         Index(None, "job_id", "created_at"),
         Index(None, "status", "created_at"),
-        # One scheduled run per job and schedule slot, whichever replica led at the time.
+        # One live scheduled run per job and schedule slot, whichever replica led at the time;
+        # an abandoned run gives its slot up to its re-run.
         Index(
             "uq_job_runs_job_id_slot",
             "job_id",
             "slot",
             unique=True,
-            postgresql_where=text("slot IS NOT NULL"),
+            postgresql_where=text(SLOT_HELD),
         ),
     )
 
@@ -49,6 +57,8 @@ class JobRun(SQLModel, table=True):
     requests_used: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     error_summary: str | None = Field(default=None, max_length=4096)
     replica_id: str | None = Field(default=None, max_length=128)
+    # The scheduler leader's epoch when it started the run; None for runs of `app.runner`.
+    leader_epoch: int | None = None
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
     started_at: datetime | None = Field(default=None, sa_column=timestamp_column("started_at"))
     finished_at: datetime | None = Field(default=None, sa_column=timestamp_column("finished_at"))
