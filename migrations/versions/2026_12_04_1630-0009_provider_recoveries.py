@@ -4,8 +4,8 @@ A provider that recovers (a paused ingest resumed, its breaker closed after bein
 reset) gets a row here; its next successful collection of every series re-reads each series'
 revision window (revisions published during the outage) and deletes the row.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-04 16:30:00.000000+00:00
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
