@@ -13,7 +13,10 @@ from tests.support.processes import clean_env
 
 def start_replica(port: int, **env: str) -> subprocess.Popen[str]:
     """`python -m app serve` with exactly `env` as its AURUM_* settings (plus AURUM_PORT),
-    returned once `/ready` answers 200 (60 s at most)."""
+    returned once `/ready` answers 200 (60 s at most). Kafka is off unless `env` says
+    otherwise: the replicas share the suite's database, whose outbox an embedded broker would
+    re-send, and a fixed broker port would collide with any other `aurum serve` here."""
+    env.setdefault("AURUM_KAFKA_ENABLED", "false")
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve"],
         env=clean_env(AURUM_PORT=str(port), **env),
