@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenarios.harness.processes import wait_until
+from app.embedded.ports import free_port
+from tests.scenarios.harness.processes import kill_servers_in, wait_until
 from tests.scenarios.harness.providers import (
-    FAKE_CREDENTIALS,
     FAST_RETRY,
     PROVIDERS,
     provider_file,
     threshold,
 )
 from tests.scenarios.harness.sandbox import SandboxProcess
-from tests.scenarios.harness.service import ServiceProcess, elapsed
+from tests.scenarios.harness.service import ServiceProcess, elapsed, live_env
 from tests.scenarios.harness.truth import differences, expected, mismatches, stored
 
 ATTEMPTS = FAST_RETRY["attempts"]
@@ -36,19 +36,14 @@ ATTEMPTS = FAST_RETRY["attempts"]
 def service(
     scenario_dir: Path, sandbox: SandboxProcess, kafka_bootstrap: str
 ) -> Iterator[ServiceProcess]:
-    from app.embedded.ports import free_port
-
     svc = ServiceProcess(
         scenario_dir / "data",
         redis_port=free_port(),
         replica_id="outage-1",
         env={
-            "AURUM_PROVIDER_MODE": "live",
-            "AURUM_PROVIDER_CONFIG_PATH": str(provider_file(scenario_dir, sandbox.base_urls())),
-            "AURUM_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            **live_env(provider_file(scenario_dir, sandbox.base_urls()), kafka_bootstrap),
             # The breaker, not auto-pause, is what takes a provider down here.
             "AURUM_JOB_AUTO_PAUSE_FAILURES": "50",
-            **FAKE_CREDENTIALS,
         },
         log_dir=scenario_dir / "logs",
     )
@@ -56,6 +51,7 @@ def service(
         yield svc.start()
     finally:
         svc.close()
+        kill_servers_in(svc.data_dir)
 
 
 @pytest.fixture(scope="module")

@@ -150,14 +150,17 @@ def processes_using(directory: Path, exclude: set[int] | None = None) -> dict[in
 
 
 def redis_server_pid(directory: Path) -> int:
-    """The embedded redis-server serving `directory` (its `--dir`)."""
+    """The embedded redis-server serving `directory` (it works in its `--dir`; it rewrites
+    its command line to `redis-server host:port`)."""
     target = str(directory.resolve())
     for pid in all_pids():
         argv = _cmdline(pid)
-        is_redis = bool(argv) and "redis-server" in argv[0] and "--dir" in argv
-        if is_redis and argv[argv.index("--dir") + 1] == target and pid_alive(pid):
-            return pid
-    raise LookupError(f"no redis-server with --dir {target}")
+        if not argv or "redis-server" not in argv[0] or not pid_alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/cwd") == target:
+                return pid
+    raise LookupError(f"no redis-server working in {target}")
 
 
 def postmaster_pid(pgdata: Path) -> int:
@@ -168,6 +171,14 @@ def postgres_pids(pgdata: Path) -> list[int]:
     """The postmaster of `pgdata` and every backend and helper it forked."""
     master = postmaster_pid(pgdata)
     return [master, *children(master)]
+
+
+def kill_servers_in(directory: Path) -> None:
+    """SIGKILL whatever still runs out of `directory` (teardown: embedded servers that the
+    service under test failed to stop, stopped ones included)."""
+    pids = list(processes_using(directory))
+    send(pids, signal.SIGCONT)
+    send(pids, signal.SIGKILL)
 
 
 def send(pids: list[int], sig: signal.Signals) -> None:

@@ -3,7 +3,9 @@ port and Redis port), and a replica set of several sharing one data directory.""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +16,8 @@ import psycopg
 
 from app.embedded.ports import free_port
 from tests.scenarios.harness.api import Api
-from tests.scenarios.harness.processes import ManagedProcess, wait_until
+from tests.scenarios.harness.processes import ManagedProcess, kill_servers_in, wait_until
+from tests.scenarios.harness.providers import FAKE_CREDENTIALS
 from tests.support.processes import clean_env
 
 # Small intervals so that each behaviour shows within seconds; everything else is the default.
@@ -28,6 +31,18 @@ FAST_SETTINGS = {
     "AURUM_RATE_LIMIT_DEFAULT": "100000/minute",
     "AURUM_RATE_LIMIT_RULES": '{"/v1/external/": "100000/hour"}',
 }
+
+
+def live_env(provider_file: Path, kafka_bootstrap: str | None) -> dict[str, str]:
+    """Settings of a service whose live providers are the sandbox the file points at."""
+    env = {
+        "AURUM_PROVIDER_MODE": "live",
+        "AURUM_PROVIDER_CONFIG_PATH": str(provider_file),
+        **FAKE_CREDENTIALS,
+    }
+    if kafka_bootstrap:
+        env["AURUM_KAFKA_BOOTSTRAP_SERVERS"] = kafka_bootstrap
+    return env
 
 
 class ServiceProcess:
@@ -102,9 +117,14 @@ class ServiceProcess:
         return self.proc.wait(timeout=timeout)
 
     def close(self) -> None:
+        """Teardown: SIGTERM (the embedded servers stop with the last holder), SIGKILL
+        after 20 s; then anything still running out of the data directory is killed."""
         if self._api is not None:
             self._api.close()
-        if self.proc is not None:
+        if self.proc is not None and self.proc.alive:
+            self.proc.signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=20)
             self.proc.kill()
 
     # --- the embedded servers, for fault injection and verification only ----------------
@@ -175,6 +195,7 @@ class ReplicaSet:
     def close(self) -> None:
         for replica in self.replicas:
             replica.close()
+        kill_servers_in(self.replicas[0].data_dir)
 
 
 def elapsed(since: float) -> float:
