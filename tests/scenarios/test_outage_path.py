@@ -99,7 +99,7 @@ def test_outage_path(
     hand = _runner(service, provider)
     assert hand.returncode == 0, hand.stdout + hand.stderr
     assert mismatches(service, sandbox, spec) == {}
-    manual = api.runs(job=job, trigger="manual")
+    manual = api.runs(provider=provider, trigger="manual")
     assert any(str(r["replica_id"]).startswith("runner@") for r in manual), manual
     assert _catalog_ids(service, provider) >= set(spec.datasets)
     before = {s: stored(service, provider, s) for s in spec.datasets}

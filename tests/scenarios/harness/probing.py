@@ -31,6 +31,14 @@ class Sample:
     complaint: str | None = None
 
 
+def _error_shape(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and {"error", "message", "request_id"} <= body.keys()
+
+
 def _call(http: httpx.Client, probe: Probe) -> tuple[Sample, httpx.Response | None, str]:
     started = time.monotonic()
     try:
@@ -76,6 +84,8 @@ def sample(
                 code = response.status_code
                 if code >= 500 and code not in allowed.get(probe.name, set()):
                     violations.append(f"{probe.name}: {code} {response.text[:300]}")
+                elif code >= 400 and not _error_shape(response):
+                    violations.append(f"{probe.name}: {code} not in the error shape")
                 if got.seconds > probe.budget_seconds:
                     violations.append(
                         f"{probe.name}: {got.seconds:.2f}s, over its {probe.budget_seconds}s budget"
