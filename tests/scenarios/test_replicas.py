@@ -1,7 +1,8 @@
-"""Three `serve` replicas on one data directory (the embedded servers shared, the sandbox as
-the live providers, FRED collected every 15 s). The leader is SIGKILLed in the middle of a
-scheduled run: the run is `abandoned` within a minute and its slot runs again, once. Then a
-replica is SIGKILLed and the rest stopped with SIGTERM: the embedded servers stop too."""
+"""Three `serve` replicas on one data directory (the embedded default's servers shared, the
+sandbox as the live providers, FRED collected every 15 s). The leader is SIGKILLed in the
+middle of a scheduled run: the run is `abandoned` within a minute and its slot runs again,
+once. Then a replica is SIGKILLed and the rest stopped with SIGTERM: the embedded servers
+(PostgreSQL, Redis, and the Kafka broker where the default starts one) stop too."""
 
 from __future__ import annotations
 
@@ -24,12 +25,11 @@ ABANDONED_WITHIN = 60.0
 
 
 @pytest.fixture(scope="module")
-def replicas(
-    scenario_dir: Path, sandbox: SandboxProcess, kafka_bootstrap: str
-) -> Iterator[ReplicaSet]:
+def replicas(scenario_dir: Path, sandbox: SandboxProcess) -> Iterator[ReplicaSet]:
     config = provider_file(scenario_dir, sandbox.base_urls(), schedules={"fred": EVERY})
+    # No Kafka setting: every embedded server is the default's, the ones that must stop.
     replica_set = ReplicaSet(
-        scenario_dir / "data", 3, live_env(config, kafka_bootstrap), scenario_dir / "logs"
+        scenario_dir / "data", 3, live_env(config, None), scenario_dir / "logs"
     )
     # Slow FRED answers: a scheduled run lasts several seconds, long enough to kill mid-way.
     sandbox.add_fault(kind="latency", provider="fred", delay_seconds=1.5)

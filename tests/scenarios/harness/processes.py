@@ -146,7 +146,20 @@ def processes_using(directory: Path, exclude: set[int] | None = None) -> dict[in
             cwd = ""
         if cwd.startswith(root) or any(root in arg for arg in argv):
             found[pid] = " ".join(argv)
+    for pid_file in Path(root).rglob("*.pid"):  # servers that name neither (a Kafka broker)
+        listed = _pid_in(pid_file)
+        if listed is None or listed in found or (exclude and listed in exclude):
+            continue
+        if pid_alive(listed):
+            found[listed] = " ".join(_cmdline(listed)) + f" (pid in {pid_file.name})"
     return found
+
+
+def _pid_in(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def redis_server_pid(directory: Path) -> int:

@@ -151,6 +151,8 @@ class ReplicaSet:
 
     def __init__(self, data_dir: Path, count: int, env: dict[str, str], log_dir: Path) -> None:
         redis_port = free_port()
+        # Where the embedded default runs a Kafka broker too, all replicas share it.
+        env = {"AURUM_EMBEDDED_KAFKA_PORT": str(free_port()), **env}
         self.replicas = [
             ServiceProcess(
                 data_dir,
