@@ -77,14 +77,20 @@ class ManagedProcess:
         return "\n".join(kept[-lines:])
 
 
+class Fatal(Exception):
+    """Raised by a poll when waiting longer cannot help (the process waited for exited)."""
+
+
 def wait_until(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.1) -> T:
     """Poll `check` until it returns something truthy; AssertionError naming `what` at the
-    deadline, with the last value (or exception) seen."""
+    deadline, with the last value (or exception) seen. `Fatal` ends the wait at once."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
         try:
             value = check()
+        except Fatal:
+            raise
         except Exception as exc:
             value, last = None, repr(exc)
         else:

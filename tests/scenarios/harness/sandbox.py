@@ -11,7 +11,7 @@ import httpx
 
 from app.embedded.ports import free_port
 from app.sandbox.control import BASE_PATHS
-from tests.scenarios.harness.processes import ManagedProcess, wait_until
+from tests.scenarios.harness.processes import Fatal, ManagedProcess, wait_until
 from tests.support.processes import clean_env
 
 
@@ -40,7 +40,8 @@ class SandboxProcess:
         return self
 
     def _up(self) -> bool:
-        assert self.proc is not None and self.proc.alive, "the sandbox exited"
+        if self.proc is None or not self.proc.alive:
+            raise Fatal(f"the sandbox exited:\n{self.proc.log_tail() if self.proc else ''}")
         try:
             return self.http.get("/").status_code == 200
         except httpx.HTTPError:

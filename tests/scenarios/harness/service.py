@@ -16,7 +16,7 @@ import psycopg
 
 from app.embedded.ports import free_port
 from tests.scenarios.harness.api import Api
-from tests.scenarios.harness.processes import ManagedProcess, kill_servers_in, wait_until
+from tests.scenarios.harness.processes import Fatal, ManagedProcess, kill_servers_in, wait_until
 from tests.scenarios.harness.providers import FAKE_CREDENTIALS
 from tests.support.processes import clean_env
 
@@ -85,9 +85,9 @@ class ServiceProcess:
         return self
 
     def _ready(self) -> bool:
-        assert self.proc is not None and self.proc.alive, (
-            f"{self.replica_id} exited:\n{self.proc.log_tail() if self.proc else ''}"
-        )
+        if self.proc is None or not self.proc.alive:
+            tail = self.proc.log_tail() if self.proc else ""
+            raise Fatal(f"{self.replica_id} exited:\n{tail}")
         try:
             return httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
         except httpx.HTTPError:
