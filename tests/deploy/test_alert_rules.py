@@ -133,3 +133,23 @@ def test_the_parser_finds_metric_names() -> None:
         "and on(provider) y_total offset 1d"
     )
     assert metric_names(expr) == {"x_bucket", "y_total"}
+
+
+# Labels Prometheus attaches to every scraped series: `job` and `instance` always, the rest
+# through the ServiceMonitor's service discovery. A metric label of the same name is renamed
+# `exported_<name>` on ingestion (honorLabels is off), so rules grouping by it see the scrape's.
+TARGET_LABELS = {"job", "instance", "namespace", "service", "pod", "container", "endpoint"}
+
+
+def test_no_metric_label_collides_with_a_scrape_target_label() -> None:
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            clash = set(value._labelnames) & TARGET_LABELS
+            assert not clash, f"{value._name} has label(s) {sorted(clash)}: Prometheus renames them"
+
+
+def test_the_service_monitor_does_not_honor_exported_labels() -> None:
+    doc = yaml.safe_load((ROOT / "k8s" / "servicemonitor.yaml").read_text())
+    # With honorLabels a colliding label would silently replace the target's `job`, merging
+    # every replica's series; the collision test above keeps it unnecessary.
+    assert not any(endpoint.get("honorLabels") for endpoint in doc["spec"]["endpoints"])
