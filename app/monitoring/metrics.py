@@ -130,6 +130,18 @@ EXTERNAL_QUOTA_LEVEL = Gauge(
     "Quota level of the window: 0 ok, 1 warning, 2 critical, 3 exhausted.",
     ["provider", "window"],
 )
+# The provider file's quota alert levels (quota.warn_percent / critical_percent as ratios), so
+# one alert rule compares each provider's use with its own levels.
+EXTERNAL_QUOTA_WARN_RATIO = Gauge(
+    f"{PREFIX}_external_quota_warn_ratio",
+    "Share of a quota window at which the provider's quota level becomes warning (file).",
+    ["provider"],
+)
+EXTERNAL_QUOTA_CRITICAL_RATIO = Gauge(
+    f"{PREFIX}_external_quota_critical_ratio",
+    "Share of a quota window at which the provider's quota level becomes critical (file).",
+    ["provider"],
+)
 EXTERNAL_QUOTA_EXHAUSTED = Counter(
     f"{PREFIX}_external_quota_exhausted_total",
     "Provider requests refused because a quota window was exhausted.",
@@ -205,11 +217,11 @@ INGEST_BATCH_SECONDS = Histogram(
 )
 OUTBOX_PENDING = Gauge(
     f"{PREFIX}_outbox_pending",
-    "Unsent kafka_outbox rows, as the relay last counted them.",
+    "Unsent kafka_outbox rows, counted in PostgreSQL by every replica (Kafka on or off).",
 )
 OUTBOX_LAG_SECONDS = Gauge(
     f"{PREFIX}_outbox_lag_seconds",
-    "Age of the oldest unsent kafka_outbox row (0 when none is pending).",
+    "Age of the oldest unsent kafka_outbox row (0 when none is pending), from PostgreSQL.",
 )
 OUTBOX_SENT = Counter(
     f"{PREFIX}_outbox_sent_total",
