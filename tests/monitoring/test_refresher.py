@@ -51,22 +51,26 @@ def fast(settings: Settings) -> Settings:
 
 
 async def test_every_series_an_alert_reads_exists_at_start(fast: Settings) -> None:
+    # Counters are per process: earlier tests may have counted; the point is that they exist.
     async with client_for(fast) as client:
         body = await _metrics_until(
             client, lambda b: _value(b, "aurum_external_cost_usd", {"provider": "eia"}) is not None
         )
     jobs = ("ingest.eia", "ingest.eia.bulk", "ingest.fred", "ingest.noaa", "ingest.worldbank")
     for job_id in jobs:
-        assert _value(body, "aurum_job_runs_abandoned_total", {"job_id": job_id}) == 0, job_id
-        assert _value(body, "aurum_job_auto_paused", {"job_id": job_id}) == 0, job_id
+        # Exists (0 here, or what an earlier test of this process counted).
+        assert _value(body, "aurum_job_runs_abandoned_total", {"job_id": job_id}) is not None
+        # 0, or 1 where an earlier test of the session left an automatic pause in PostgreSQL.
+        assert _value(body, "aurum_job_auto_paused", {"job_id": job_id}) in {0, 1}, job_id
     for provider in ("eia", "fred", "noaa", "worldbank"):
         for outcome in ("success", "retryable", "throttled", "permanent"):
             labels = {"provider": provider, "outcome": outcome}
-            assert _value(body, "aurum_external_requests_total", labels) == 0, labels
+            assert _value(body, "aurum_external_requests_total", labels) is not None, labels
         labels = {"provider": provider}
-        assert _value(body, "aurum_external_circuit_breaker_refused_total", labels) == 0
+        assert _value(body, "aurum_external_circuit_breaker_refused_total", labels) is not None
         assert _value(body, "aurum_external_cost_usd", labels) is not None, provider
-        assert _value(body, "aurum_external_request_duration_seconds_count", labels) == 0
+        count = "aurum_external_request_duration_seconds_count"
+        assert _value(body, count, labels) is not None, provider
     # The provider file's quota alert levels, for one rule serving every provider.
     assert _value(body, "aurum_external_quota_warn_ratio", {"provider": "eia"}) == 0.70
     assert _value(body, "aurum_external_quota_critical_ratio", {"provider": "eia"}) == 0.85
