@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-health
+.PHONY: run test lint typecheck pytest promtool-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-health
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/aurum serve
 
-test: lint typecheck pytest
+test: lint typecheck promtool-status pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations bench
@@ -25,6 +25,19 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The alert and recording rules' promtool cases (tests/deploy/rules-tests) run inside pytest,
+# which only skips them without promtool (Debian's prometheus package): say so loudly.
+promtool-status:
+	@if command -v promtool >/dev/null 2>&1; then \
+	  echo "promtool $$(promtool --version 2>&1 | head -1 | cut -d' ' -f3) found: pytest runs the alert rule tests"; \
+	else \
+	  echo "*** promtool not found: the alert rule tests (tests/deploy/rules-tests) will NOT run; install it: apt-get install prometheus ***" >&2; \
+	fi
+
+# Only the rules: promtool check rules + promtool test rules.
+rules: $(STAMP)
+	$(BIN)/python -m tests.deploy.promtool_rules
 
 # pytest exits 5 when it collected nothing; CI must treat that as a failure, with a reason.
 pytest: $(STAMP)

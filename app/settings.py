@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     # Each replica computes a health or SLA view at most once per this interval and serves it
     # to every reader meanwhile (a change made through the replica invalidates it; 0: off).
     health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    # Every replica re-reads the gauges kept in PostgreSQL and Redis (outbox backlog, pauses,
+    # last success per dataset, quality, cost) this often.
+    metrics_refresh_seconds: float = Field(default=15.0, gt=0, le=300)
 
     @field_validator(
         "rate_limit_exempt_paths",

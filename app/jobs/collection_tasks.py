@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
+from app.db.models.ingest import is_dataset
 from app.jobs.collect import (
     CollectionSummary,
     collect_provider,
@@ -85,7 +86,7 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
         _copy(summary, ctx.counters)
         # The batch committed: its finished series are fresh as of now.
         for series_id, entry in progress.items():
-            if entry.get("status") == "done" and series_id not in marked:
+            if entry.get("status") == "done" and series_id not in marked and is_dataset(series_id):
                 marked.add(series_id)
                 EXTERNAL_DATA_LAST_SUCCESS.labels(provider, series_id).set_to_current_time()
         ctx.checkpoint()  # stop here, after the batch committed, if asked to
@@ -108,7 +109,7 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
     for series_id, entry in progress.items():
         if entry.get("status") in {"pending", "running"}:
             entry["status"] = "done"  # unchanged series cost no fetch: nothing left to do
-        if series_id not in marked:  # checked and current: as fresh as a new row
+        if series_id not in marked and is_dataset(series_id):  # checked and current: fresh
             EXTERNAL_DATA_LAST_SUCCESS.labels(provider, series_id).set_to_current_time()
     progress["_mode"] = mode
     if (ctx.counters.rows_new or ctx.counters.rows_changed) and ctx.stop_reason is None:

@@ -16,10 +16,11 @@ log = logging.getLogger(__name__)
 FRESHNESS_TARGET = timedelta(hours=24)
 RETENTION_CHUNK = 10_000
 
+# Datasets only: a collector's own marker rows (see is_dataset) are never stale.
 _STALE_SERIES = text(
     "SELECT provider, count(*) FROM ingest_checkpoints "
     "WHERE tenant_id = :tenant AND updated_at < now() - make_interval(secs => :seconds) "
-    "GROUP BY provider"
+    r"AND series_id NOT LIKE '\_%' GROUP BY provider"
 )
 _DAILY = text(
     "SELECT coalesce(provider, job_id), count(*), "

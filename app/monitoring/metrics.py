@@ -1,7 +1,10 @@
 """Every Prometheus metric the service exports is named here, and only here.
 
 Labels are route templates, provider names and dependency names: never raw paths or other
-user input, so cardinality stays bounded.
+user input, so cardinality stays bounded. No label may be named like one Prometheus attaches
+to every scraped series (`job`, `instance`, and the ServiceMonitor's `namespace`, `service`,
+`pod`, `container`, `endpoint`): Prometheus would rename ours `exported_<name>` and the alerts
+would group by the scrape's value instead (hence `job_id`).
 """
 
 from __future__ import annotations
@@ -127,6 +130,18 @@ EXTERNAL_QUOTA_LEVEL = Gauge(
     "Quota level of the window: 0 ok, 1 warning, 2 critical, 3 exhausted.",
     ["provider", "window"],
 )
+# The provider file's quota alert levels (quota.warn_percent / critical_percent as ratios), so
+# one alert rule compares each provider's use with its own levels.
+EXTERNAL_QUOTA_WARN_RATIO = Gauge(
+    f"{PREFIX}_external_quota_warn_ratio",
+    "Share of a quota window at which the provider's quota level becomes warning (file).",
+    ["provider"],
+)
+EXTERNAL_QUOTA_CRITICAL_RATIO = Gauge(
+    f"{PREFIX}_external_quota_critical_ratio",
+    "Share of a quota window at which the provider's quota level becomes critical (file).",
+    ["provider"],
+)
 EXTERNAL_QUOTA_EXHAUSTED = Counter(
     f"{PREFIX}_external_quota_exhausted_total",
     "Provider requests refused because a quota window was exhausted.",
@@ -202,11 +217,11 @@ INGEST_BATCH_SECONDS = Histogram(
 )
 OUTBOX_PENDING = Gauge(
     f"{PREFIX}_outbox_pending",
-    "Unsent kafka_outbox rows, as the relay last counted them.",
+    "Unsent kafka_outbox rows, counted in PostgreSQL by every replica (Kafka on or off).",
 )
 OUTBOX_LAG_SECONDS = Gauge(
     f"{PREFIX}_outbox_lag_seconds",
-    "Age of the oldest unsent kafka_outbox row (0 when none is pending).",
+    "Age of the oldest unsent kafka_outbox row (0 when none is pending), from PostgreSQL.",
 )
 OUTBOX_SENT = Counter(
     f"{PREFIX}_outbox_sent_total",
@@ -231,33 +246,33 @@ SCHEDULER_HEARTBEAT = Gauge(
 JOB_RUNS = Counter(
     f"{PREFIX}_job_runs_total",
     "Finished job runs by job and outcome (succeeded, failed, cancelled, skipped).",
-    ["job", "outcome"],
+    ["job_id", "outcome"],
 )
 JOB_RUN_DURATION = Histogram(
     f"{PREFIX}_job_run_duration_seconds",
     "Duration of finished job runs.",
-    ["job"],
+    ["job_id"],
     buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 4 * 3600),
 )
 JOB_LAST_SUCCESS = Gauge(
     f"{PREFIX}_job_last_success_timestamp_seconds",
     "When each job last finished successfully (Unix time).",
-    ["job"],
+    ["job_id"],
 )
 JOB_CONSECUTIVE_FAILURES = Gauge(
     f"{PREFIX}_job_consecutive_failures",
     "Failed runs in a row per job (0 after a success).",
-    ["job"],
+    ["job_id"],
 )
 JOB_AUTO_PAUSED = Gauge(
     f"{PREFIX}_job_auto_paused",
     "1 while a job is paused because it failed too many times in a row: page on it.",
-    ["job"],
+    ["job_id"],
 )
 JOB_RUNS_ABANDONED = Counter(
     f"{PREFIX}_job_runs_abandoned_total",
     "Runs marked abandoned because their replica died (new leader, or heartbeat stopped).",
-    ["job"],
+    ["job_id"],
 )
 
 # Data validation (app/quality). `outcome` is passed, failed or errored.

@@ -54,7 +54,7 @@ def slow_fred(sandbox: SandboxServer) -> Iterator[SandboxServer]:
 
 async def _abandoned_count(client: Any) -> float:
     """aurum_job_runs_abandoned_total of the job in this process (other tests add to it)."""
-    prefix = f'aurum_job_runs_abandoned_total{{job="{JOB}"}} '
+    prefix = f'aurum_job_runs_abandoned_total{{job_id="{JOB}"}} '
     for line in (await client.get("/metrics")).text.splitlines():
         if line.startswith(prefix):
             return float(line[len(prefix) :])

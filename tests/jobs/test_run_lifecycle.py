@@ -69,7 +69,7 @@ async def test_a_job_failing_n_scheduled_runs_in_a_row_pauses_itself(
         assert job["pause"]["automatic"] is True and job["pause"]["by"] == "system"
         assert "2 failed runs in a row" in job["pause"]["reason"]
         metrics = (await client.get("/metrics")).text
-        assert 'aurum_job_auto_paused{job="ingest.fred"} 1.0' in metrics
+        assert 'aurum_job_auto_paused{job_id="ingest.fred"} 1.0' in metrics
         refused = await client.post(f"{JOBS}/ingest.fred/trigger", headers=operator)
         assert refused.status_code == 409  # paused: resume first, or force
     audit = sql(database_url, "SELECT principal FROM audit_log WHERE action = 'job.auto_pause'")

@@ -10,6 +10,15 @@ from sqlmodel import Field, SQLModel
 
 from app.db.columns import bigint_identity_pk, created_at_column, jsonb_column, timestamp_column
 
+# No dataset id starts with `_`: such keys are a collector's own state (the checkpoint row
+# `__series_updates__` records when FRED's updates feed was last read) or a run's own progress
+# entries (`_mode`, `_validation`). They are never stale and never a metric's `dataset`.
+NOT_A_DATASET_PREFIX = "_"
+
+
+def is_dataset(series_id: str) -> bool:
+    return not series_id.startswith(NOT_A_DATASET_PREFIX)
+
 
 class IngestCheckpoint(SQLModel, table=True):
     """Where the next incremental fetch of a series starts; advanced in the ingest transaction."""
