@@ -1,1 +1,1 @@
-"""The embedded scheduler, leader election, job wrappers and job definitions (issue 6)."""
+"""The embedded scheduler, leader election, job wrappers and job definitions."""

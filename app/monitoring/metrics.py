@@ -294,7 +294,7 @@ EXTERNAL_VALIDATION_SECONDS = Histogram(
     buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
 )
 
-# Runtime flags and the read API's cache (issue 8).
+# Runtime flags and the read API's cache.
 FLAG_APPLIED = Counter(
     f"{PREFIX}_flag_applied_total",
     "Flag versions this replica applied to its in-memory snapshot, by how it learnt of them.",

@@ -80,13 +80,13 @@ FLAGS: dict[str, FlagDefinition] = {
         FlagDefinition(
             "external_read_cache",
             "Serve /v1/external reads from Redis for ttl_seconds; stale copies if Postgres fails.",
-            "read API (issue 8)",
+            "read API",
             ReadCacheConfig,
         ),
         FlagDefinition(
             "external_ingest",
             "Ingest batch size and parallel workers used by the next collection runs.",
-            "ingest pipeline (issue 5)",
+            "ingest pipeline",
             IngestConfig,
             default_enabled=True,
         ),
@@ -99,21 +99,21 @@ FLAGS: dict[str, FlagDefinition] = {
         FlagDefinition(
             "adaptive_rate_limiting",
             "Per provider: cut the outbound rate on 429s and recover slowly.",
-            "outbound limiter (issue 4)",
+            "outbound limiter",
             PerProviderConfig,
             default_enabled=True,
         ),
         FlagDefinition(
             "provider_enabled",
             "Per provider: the allow-list toggle; a disabled provider is not collected.",
-            "collectors (issue 5)",
+            "collectors",
             PerProviderConfig,
             default_enabled=True,
         ),
         FlagDefinition(
             "provider_fallback",
             "Per provider: read from its mirror URL instead of the live API.",
-            "collectors (issue 5)",
+            "collectors",
             PerProviderConfig,
         ),
     )

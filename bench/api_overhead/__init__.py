@@ -1,2 +1,2 @@
 """Throughput and latency of the real app's request path against a bare FastAPI app serving
-the same JSON, measured side by side in one run (issue 3). Run `python -m bench.api_overhead`."""
+the same JSON, measured side by side in one run. Run `python -m bench.api_overhead`."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 TARGET_RATIO = 0.60
 TARGET_P99_MS = 25.0
-# Issue 3's naive stack (slowapi's BaseHTTPMiddleware + decorator, the instrumentator, a header
+# The naive reference stack (slowapi's BaseHTTPMiddleware + decorator, the instrumentator, a header
 # dependency, in-memory limits), measured on this class of machine.
 REFERENCE = "naive stack 0.26 of bare (1,955 vs 7,550 req/s)"
 
