@@ -27,8 +27,8 @@ from app.providers.eia import (
     parse_period,
     parse_series_id,
     parse_value,
-    trailing_start,
 )
+from app.providers.revisions import Frequency, revision_start
 from app.resilience.client import GuardedClient
 from app.resilience.config import RateConfig, ResilienceConfig, RetryConfig
 from app.resilience.errors import ProviderUnavailable
@@ -86,9 +86,6 @@ def test_series_ids_periods_and_windows() -> None:
         "2024-02",
         "2024-02-17",
     ]
-    assert trailing_start("monthly", date(2024, 2, 1)) == date(2022, 2, 1)
-    assert trailing_start("weekly", date(2024, 4, 5)) == date(2024, 1, 5)
-    assert trailing_start("daily", date(2024, 3, 1)) == date(2024, 1, 1)
 
 
 def _response(status: int, body: Any) -> httpx.Response:
@@ -296,7 +293,7 @@ async def test_trailing_window_is_re_read_once_the_revision_interval_passed(
             # (its generated series have gaps, so the count depends on today's date).
             last = state.last_obs_date
             assert last is not None
-            start = trailing_start("monthly", last)
+            start = revision_start(Frequency.MONTHLY, last)
             window = [d for d in _truth(sandbox, MONTHLY) if start <= date.fromisoformat(d) <= last]
             assert len(batch.rows) == len(window) and len(window) >= 20
             assert batch.checkpoints[0].cursor["revised_at"] == now.isoformat()
