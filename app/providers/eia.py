@@ -16,7 +16,8 @@ Change detection: v2 has no last-updated and no change feed, so each tracked ser
 probe (`sort period desc, length=1`). A series is fetched when the probe's latest (period,
 value) differs from the one stored in the cursor (a new period, or the newest value revised),
 or when its trailing revision window is due: EIA revises in place, so every fetch re-reads
-TRAILING periods before the checkpoint and records `revised_at`; an otherwise unchanged series
+the series' revision window (app/providers/revisions.py: a number of periods of its frequency
+before the checkpoint) and records `revised_at`; an otherwise unchanged series
 is re-read at most once per REVISION_INTERVAL, and at once after a recovery (`ctx.revisit`).
 `start` uses the frequency's exact period format because EIA compares it with the period as a
 string (`2008-02` < `2008-02-01`).
@@ -34,20 +35,23 @@ import httpx
 from app.ingest.rows import CheckpointUpdate, RawObservation
 from app.providers.base import Batch, CollectContext, DatasetInfo, SeriesState, batched
 from app.providers.body import json_body
+from app.providers.revisions import Frequency, revision_start
 from app.resilience.client import BodyVerdict
 
 PROVIDER = "eia"
 PAGE_LENGTH = 5000  # rows per JSON request, the API's maximum
 REVISION_INTERVAL = timedelta(hours=24)
-# Periods re-read before the checkpoint on every fetch (revisions), by frequency: months for
-# annual/quarterly/monthly, days for weekly/daily.
-TRAILING = {
-    "annual": ("months", 36),
-    "quarterly": ("months", 24),
-    "monthly": ("months", 24),
-    "weekly": ("days", 13 * 7),
-    "daily": ("days", 60),
-}
+# The frequencies a series id may name (EIA's own ids for them).
+FREQUENCIES = tuple(
+    f.value
+    for f in (
+        Frequency.ANNUAL,
+        Frequency.QUARTERLY,
+        Frequency.MONTHLY,
+        Frequency.WEEKLY,
+        Frequency.DAILY,
+    )
+)
 THROTTLE_CODES = {"OVER_RATE_LIMIT", "API_KEY_SUSPENDED"}
 
 
@@ -75,10 +79,10 @@ class Resolved:
 
 def parse_series_id(series_id: str) -> SeriesSpec:
     parts = series_id.split(":")
-    if len(parts) not in (3, 4) or not parts[0] or parts[1] not in TRAILING:
+    if len(parts) not in (3, 4) or not parts[0] or parts[1] not in FREQUENCIES:
         raise ValueError(
             f"EIA series id {series_id!r}: expected <route>:<frequency>:<facets>[:<column>] "
-            f"with frequency one of {', '.join(TRAILING)}"
+            f"with frequency one of {', '.join(FREQUENCIES)}"
         )
     facets: list[tuple[str | None, str]] = []
     for token in parts[2].split("/") if parts[2] else []:
@@ -115,14 +119,6 @@ def format_period(frequency: str, day: date) -> str:
     if frequency == "monthly":
         return f"{day.year}-{day.month:02d}"
     return day.isoformat()
-
-
-def trailing_start(frequency: str, last: date) -> date:
-    unit, amount = TRAILING[frequency]
-    if unit == "days":
-        return last - timedelta(days=amount)
-    months = last.year * 12 + last.month - 1 - amount
-    return date(months // 12, months % 12 + 1, 1)
 
 
 def parse_value(raw: Any) -> float | None:
@@ -266,7 +262,7 @@ class EiaCollector:
         if ctx.start is not None:
             params.append(("start", format_period(spec.frequency, ctx.start)))
         elif not ctx.backfill and state.last_obs_date is not None:
-            start = trailing_start(spec.frequency, state.last_obs_date)
+            start = revision_start(Frequency(spec.frequency), state.last_obs_date)
             params.append(("start", format_period(spec.frequency, start)))
         if ctx.end is not None:
             params.append(("end", format_period(spec.frequency, ctx.end)))

@@ -3,8 +3,9 @@
 Change detection before data: `series/updates` lists series updated in the last two weeks,
 newest first, 1,000 a page; a tracked series absent from it costs no request. A series never
 seen, or last checked before the feed's window, is checked with one `series` call. Changed
-series are re-fetched from the checkpoint minus a trailing window, because FRED revises values
-in place. Values are strings, `"."` is missing; errors can arrive with a wrong content type.
+series are re-fetched from the start of their revision window (app/providers/revisions.py: a
+number of the series' own periods before the checkpoint), because FRED revises values in
+place. Values are strings, `"."` is missing; errors can arrive with a wrong content type.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.ingest.allocation import collector_paused
 from app.ingest.rows import CheckpointUpdate, RawObservation
 from app.providers.base import Batch, CollectContext, DatasetInfo, SeriesState, batched
 from app.providers.body import json_body, looks_like_markup
+from app.providers.revisions import parse_frequency, revision_start
 from app.resilience.client import BodyVerdict
 
 PROVIDER = "fred"
@@ -31,7 +33,6 @@ FEED_WINDOW = timedelta(days=14)  # series/updates only covers the last two week
 # within the window, a series absent from the feed since then is known to be unchanged.
 FEED_MARKER = "__series_updates__"
 FEED_OVERLAP = timedelta(hours=1)  # FRED stamps are US Central and minute-grained
-TRAILING_WINDOW = timedelta(days=90)  # revisions re-fetched on every changed series
 PARSE_SLICE = 10_000  # rows built per worker-thread call
 _ABSENT = object()
 _OFFSET_HOURS = re.compile(r"([+-]\d{2})$")
@@ -168,11 +169,16 @@ class FredCollector:
     ) -> AsyncIterator[Batch]:
         ctx.stats.series_fetched += 1
         state = ctx.states.get(series_id, SeriesState(series_id))
+        # The feed's or the series' metadata names the frequency; the cursor keeps it.
+        frequency = parse_frequency(
+            meta.get("frequency_short") or meta.get("frequency") or state.cursor.get("frequency")
+        )
         params: dict[str, Any] = {"series_id": series_id, "sort_order": "asc", "limit": PAGE_LIMIT}
         if ctx.start is not None:
             params["observation_start"] = ctx.start.isoformat()
         elif state.last_obs_date is not None:
-            params["observation_start"] = (state.last_obs_date - TRAILING_WINDOW).isoformat()
+            since = revision_start(frequency, state.last_obs_date)
+            params["observation_start"] = since.isoformat()
         if ctx.end is not None:
             params["observation_end"] = ctx.end.isoformat()
         units = meta.get("units_short") or meta.get("units")
@@ -198,7 +204,7 @@ class FredCollector:
             last_obs_date=last,
             provider_last_updated=parse_last_updated(meta.get("last_updated"))
             or state.provider_last_updated,
-            cursor={"units": units},
+            cursor={"units": units, "frequency": frequency.value if frequency else None},
         )
         entry = _dataset({**meta, "id": series_id})  # the series or feed metadata in hand
         chunks = batched(rows, ctx.batch_size)

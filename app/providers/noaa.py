@@ -4,7 +4,8 @@ Series ids are `station:datatype` (`GHCND:USW00014895:TMAX`). Change detection c
 `/stations/{id}` call per station, shared by its datatypes: a series whose checkpoint holds the
 station's current `maxdate`, and whose trailing window was re-read recently, costs nothing
 more. Otherwise the station's chosen datatypes are fetched together (`datatypeid` repeated)
-from the checkpoint minus a trailing window, because GHCN-Daily revises values in place
+from the start of their revision window (app/providers/revisions.py: GHCN-Daily is daily, so
+a number of days before the checkpoint), because GHCN-Daily revises values in place
 without always moving `maxdate`. Requests span less than a year (the API rejects a year or
 more), page 1-based with `limit=1000`, and always ask for `units=metric`.
 """
@@ -22,6 +23,7 @@ import httpx
 from app.ingest.rows import CheckpointUpdate, RawObservation
 from app.providers.base import Batch, CollectContext, DatasetInfo, SeriesState, batched
 from app.providers.body import json_body, looks_like_markup
+from app.providers.revisions import Frequency, revision_start
 from app.resilience.client import BodyVerdict
 
 PROVIDER = "noaa"
@@ -30,7 +32,6 @@ UNIT_SYSTEM = "metric"  # without `units` GHCND answers raw tenths; always ask, 
 PAGE_LIMIT = 1000  # the API's maximum; its default of 25 would silently truncate
 # Inclusive span of one request: end - start = 363 days is below a year under any reading.
 MAX_SPAN = timedelta(days=363)
-TRAILING_WINDOW = timedelta(days=45)  # late reports and QC changes rewrite recent days
 # An unchanged maxdate does not prove the trailing window is unchanged; re-read it this often.
 REVISIT_EVERY = timedelta(days=7)
 THROTTLE_TEXT = "temporary request limit"
@@ -167,7 +168,8 @@ class NoaaCollector:
                 continue
             chosen[datatype] = series_id
             if state.last_obs_date is not None:
-                starts.append(state.last_obs_date - TRAILING_WINDOW)
+                # Late reports and QC changes rewrite recent days.
+                starts.append(revision_start(Frequency.DAILY, state.last_obs_date))
             elif mindate is not None:
                 starts.append(mindate)
         if not chosen:

@@ -3,10 +3,12 @@
 Series ids are `indicator:ISO3` (`NY.GDP.MKTP.CD:USA`). Change detection before data: each
 database (source) publishes one `lastupdated` date, so a run asks `/source/{id}` once per source
 of the tracked series and skips every indicator of a source that has not moved. An indicator
-whose source moved is re-fetched over a wide window (WDI revises past values in place and has no
-vintages), one request per indicator for all its countries at once, then split by country. An
-indicator never stored is fetched in full without a source check: the data header names its
-source and `lastupdated`, which go into the checkpoint cursor for the next run.
+whose source moved is re-fetched over its revision window (WDI revises past values in place and
+has no vintages; app/providers/revisions.py: 15 years of an annual indicator, 2 years of a
+monthly or quarterly one, counted from its checkpoint and widened to whole years, the unit of
+the `date` parameter), one request per indicator for all its countries at once, then split by
+country. An indicator never stored is fetched in full without a source check: the data header
+names its source and `lastupdated`, which go into the checkpoint cursor for the next run.
 
 Bodies are `[header, rows]` (rows newest first, `null` when empty; header numbers may be
 strings); errors are `[{"message": [...]}]`, usually with HTTP 200; code 105 means overload.
@@ -26,11 +28,11 @@ import httpx
 from app.ingest.rows import CheckpointUpdate, RawObservation
 from app.providers.base import Batch, CollectContext, DatasetInfo, SeriesState, batched
 from app.providers.body import json_body, looks_like_markup
+from app.providers.revisions import Frequency, revision_start
 from app.resilience.client import BodyVerdict
 
 PROVIDER = "worldbank"
 PER_PAGE = 1000
-REVISION_YEARS = 15  # how far back a changed indicator is re-fetched
 THROTTLE_CODE = "105"  # "Service currently unavailable": overload, slow down
 _PERIOD = re.compile(r"^(\d{4})(?:([QM])(\d{1,2}))?$")
 _TAG = re.compile(r"<[^>]+>")
@@ -80,6 +82,17 @@ def parse_period(label: Any) -> date | None:
     if kind == "Q":
         return date(year, 3 * n - 2, 1) if 1 <= n <= 4 else None
     return date(year, n, 1) if 1 <= n <= 12 else None
+
+
+def period_frequency(label: Any) -> Frequency | None:
+    """`2023` → annual, `2023Q2` → quarterly, `2023M07` → monthly; None when unreadable."""
+    match = _PERIOD.match(str(label or "").strip().upper())
+    if match is None:
+        return None
+    kind = match.group(2)
+    if kind is None:
+        return Frequency.ANNUAL
+    return Frequency.QUARTERLY if kind == "Q" else Frequency.MONTHLY
 
 
 def parse_day(text: Any) -> datetime | None:
@@ -192,7 +205,6 @@ class WorldBankCollector:
             else:
                 ctx.stats.series_checked += len(group.series)
                 chosen.append((group, None))  # new here: its whole history
-        window = (ctx.now.year - REVISION_YEARS, ctx.now.year)
         for source, members in by_source.items():
             updated = await self._source_updated(ctx, source)
             for group in members:
@@ -204,7 +216,7 @@ class WorldBankCollector:
                 if updated is not None and updated <= seen and not ctx.revisit:
                     ctx.stats.skipped_unchanged += len(group.series)
                 else:
-                    chosen.append((group, window))
+                    chosen.append((group, _revision_years(ctx, group)))
         return chosen
 
     async def collect(self, ctx: CollectContext) -> AsyncIterator[Batch]:
@@ -252,6 +264,17 @@ class WorldBankCollector:
                     checkpoints=[checkpoint] if last else [],
                     datasets=[entry] if last else [],
                 )
+
+
+def _revision_years(ctx: CollectContext, group: _Indicator) -> tuple[int, int]:
+    """The years covering every series' revision window, from the oldest checkpoint of the
+    indicator's countries (its frequency read from the stored period labels)."""
+    states = [ctx.states[s] for s in group.series.values() if s in ctx.states]
+    labels = [s.cursor.get("last_label") for s in states]
+    frequency = next((f for f in map(period_frequency, labels) if f is not None), None)
+    lasts = [s.last_obs_date for s in states if s.last_obs_date is not None]
+    start = revision_start(frequency, min(lasts, default=ctx.now.date()))
+    return (min(start.year, ctx.now.year), ctx.now.year)
 
 
 def _int(value: Any) -> int:

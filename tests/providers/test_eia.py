@@ -27,8 +27,8 @@ from app.providers.eia import (
     parse_period,
     parse_series_id,
     parse_value,
-    trailing_start,
 )
+from app.providers.revisions import Frequency, revision_start
 from app.resilience.client import GuardedClient
 from app.resilience.config import RateConfig, ResilienceConfig, RetryConfig
 from app.resilience.errors import ProviderUnavailable
@@ -38,6 +38,7 @@ from tests.support.collecting import guarded_client
 
 MONTHLY = "electricity/retail-sales:monthly:CO/RES:price"
 WEEKLY = "petroleum/pri/spt:weekly:RBRTE"  # the route's only column, left out
+DAILY = "petroleum/pri/spt:daily:RWTC"
 
 
 @pytest.mark.parametrize(
@@ -86,9 +87,6 @@ def test_series_ids_periods_and_windows() -> None:
         "2024-02",
         "2024-02-17",
     ]
-    assert trailing_start("monthly", date(2024, 2, 1)) == date(2022, 2, 1)
-    assert trailing_start("weekly", date(2024, 4, 5)) == date(2024, 1, 5)
-    assert trailing_start("daily", date(2024, 3, 1)) == date(2024, 1, 1)
 
 
 def _response(status: int, body: Any) -> httpx.Response:
@@ -269,34 +267,44 @@ async def test_catalog_describes_each_series(sandbox: SandboxServer, client: Gua
     assert weekly.units == "$/BBL" and weekly.attributes["facets"] == {"series": "RBRTE"}
 
 
+@pytest.mark.parametrize(
+    ("series_id", "frequency", "at_least"),
+    [(MONTHLY, Frequency.MONTHLY, 20), (DAILY, Frequency.DAILY, 40)],
+)
 async def test_trailing_window_is_re_read_once_the_revision_interval_passed(
-    sandbox: SandboxServer, client: GuardedClient, engine: AsyncEngine
+    sandbox: SandboxServer,
+    client: GuardedClient,
+    engine: AsyncEngine,
+    series_id: str,
+    frequency: Frequency,
+    at_least: int,
 ) -> None:
     runner = Runner(sandbox, client, engine)
-    await runner.run([MONTHLY])
+    await runner.run([series_id])
     async with runner.sessionmaker() as session:
         states = await load_states(session, tenant_id=runner.tenant, provider="eia")
     now = datetime.now(UTC)
     for hours, fetched in ((23, 0), (25, 1)):
-        state = states[MONTHLY]
+        state = states[series_id]
         stale = {**state.cursor, "revised_at": (now - timedelta(hours=hours)).isoformat()}
         ctx = CollectContext(
             client=client,
             base_url=sandbox.base_urls()["eia"],
             credential="sandbox",
-            datasets=[MONTHLY],
-            states={MONTHLY: dataclasses.replace(state, cursor=stale)},
+            datasets=[series_id],
+            states={series_id: dataclasses.replace(state, cursor=stale)},
             now=now,
         )
         batches = [b async for b in EiaCollector().collect(ctx)]
         assert ctx.stats.series_fetched == fetched
         if fetched:
             (batch,) = batches
-            # The 24 months before the checkpoint and its month, as the sandbox publishes them
-            # (its generated series have gaps, so the count depends on today's date).
+            # The revision window (24 months, 90 days) before the checkpoint and its period, as
+            # the sandbox publishes them (its series have gaps: the count depends on the date).
             last = state.last_obs_date
             assert last is not None
-            start = trailing_start("monthly", last)
-            window = [d for d in _truth(sandbox, MONTHLY) if start <= date.fromisoformat(d) <= last]
-            assert len(batch.rows) == len(window) and len(window) >= 20
+            start = revision_start(frequency, last)
+            truth = _truth(sandbox, series_id)
+            window = [d for d in truth if start <= date.fromisoformat(d) <= last]
+            assert len(batch.rows) == len(window) and len(window) >= at_least
             assert batch.checkpoints[0].cursor["revised_at"] == now.isoformat()

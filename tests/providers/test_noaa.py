@@ -168,6 +168,9 @@ async def test_collect_then_only_station_checks_then_the_advanced_station(
     assert third.requests == 2 + 1  # the checks, then one page of the trailing window
     (url,) = [u for u in sent.urls[before:] if u.path.endswith("/data")]
     assert url.params["stationid"] == STATIONS[0]
+    # The revision window: 90 days before the oldest checkpoint of the station's datatypes.
+    span = date.fromisoformat(url.params["enddate"]) - date.fromisoformat(url.params["startdate"])
+    assert span >= timedelta(days=90)
     _assert_well_formed([url])
     assert third.rows_new >= 1
     _assert_matches(sandbox, database_url, tenant, advanced)

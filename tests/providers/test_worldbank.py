@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from app.db.engine import build_sessionmaker, libpq_url
 from app.jobs.collect import CollectionRequest, CollectionSummary, collect_provider
 from app.providers import worldbank
-from app.providers.base import CollectContext
+from app.providers.base import CollectContext, SeriesState
 from app.providers.registry import collector_for
 from app.providers.worldbank import (
     WorldBankCollector,
@@ -324,3 +324,41 @@ def test_rows_split_by_country_and_aggregates_without_iso3() -> None:
 
 def test_strip_html() -> None:
     assert strip_html("<p>GDP &amp; more</p>\n<br/>text") == "GDP & more text"
+
+
+@pytest.mark.parametrize(
+    ("indicator", "source", "last", "label", "first_year"),
+    [
+        # 15 years of an annual indicator before its checkpoint, not 15 years before today.
+        ("NY.GDP.MKTP.CD", "2", date(2020, 1, 1), "2020", 2005),
+        # 24 months of a monthly one, widened to whole years.
+        ("CPTOTSAXN", "15", date(2026, 6, 1), "2026M06", 2024),
+    ],
+)
+async def test_a_moved_source_re_reads_the_revision_window_of_each_frequency(
+    sandbox: SandboxServer,
+    client: GuardedClient,
+    indicator: str,
+    source: str,
+    last: date,
+    label: str,
+    first_year: int,
+) -> None:
+    series_id = f"{indicator}:USA"
+    state = SeriesState(
+        series_id,
+        last_obs_date=last,
+        provider_last_updated=datetime(2000, 1, 1, tzinfo=UTC),  # the source moved since
+        cursor={"source": source, "last_label": label},
+    )
+    ctx = CollectContext(
+        client=client,
+        base_url=sandbox.base_urls()["worldbank"],
+        credential="",
+        datasets=[series_id],
+        states={series_id: state},
+        now=datetime.now(UTC),
+    )
+    rows = [r async for b in WorldBankCollector().collect(ctx) for r in b.rows]
+    years = {r.obs_date.year for r in rows if r.obs_date is not None}
+    assert min(years) == first_year

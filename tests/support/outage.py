@@ -112,7 +112,7 @@ async def outage_of(
             "scheduler_sync_seconds": 0.2,
             "job_auto_pause_failures": 100,
             "provider_mode": ProviderMode.LIVE,
-            CREDENTIALS[provider]: SecretStr("a" * 32),
+            **({CREDENTIALS[provider]: SecretStr("a" * 32)} if provider in CREDENTIALS else {}),
             "provider_config_path": provider_file(tmp_path, edit),
         }
     )
