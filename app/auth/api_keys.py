@@ -146,15 +146,16 @@ class ApiKeyVerifier:
         self._outage_grace = outage_grace_seconds
         self._lookups = PendingChecks()
         self._cache: dict[str, tuple[_KeySnapshot | None, float]] = {}
-        # Exact key text → (principal, its key's id, expiry as epoch seconds, cached until).
-        self._verified: dict[str, tuple[Principal, uuid.UUID, float, float]] = {}
+        # Exact key text → (principal, its key's id, expiry as epoch seconds, cached until,
+        # usable until while PostgreSQL does not answer).
+        self._verified: dict[str, tuple[Principal, uuid.UUID, float, float, float]] = {}
         self._last_used: dict[uuid.UUID, float] = {}  # monotonic time of the last write
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def verify(self, plaintext: str) -> Principal:
         verified = self._verified.get(plaintext)
         if verified is not None:
-            principal, key_id, expires, fresh_until = verified
+            principal, key_id, expires, fresh_until, _ = verified
             clock = time.monotonic()
             if time.time() >= expires:
                 del self._verified[plaintext]
@@ -182,18 +183,23 @@ class ApiKeyVerifier:
         )
         expires = snapshot.expires_at.timestamp() if snapshot.expires_at else math.inf
         fresh_until = self._cache[prefix][1]  # no longer than the snapshot it was checked on
-        self._verified[plaintext] = (principal, snapshot.id, expires, fresh_until)
+        grace_until = fresh_until + self._outage_grace
+        self._verified[plaintext] = (principal, snapshot.id, expires, fresh_until, grace_until)
         return principal
 
     def _during_outage(self, plaintext: str, exc: BaseException) -> Principal:
-        """The key's last verification while PostgreSQL does not answer, within the grace."""
+        """The key's last verification while PostgreSQL does not answer, within the grace;
+        PostgreSQL is asked again after one cache window (not on every request, each of
+        which would wait for the lookup's timeout)."""
         verified = self._verified.get(plaintext)
-        if verified is not None and time.monotonic() < verified[3] + self._outage_grace:
-            log.warning(
-                "API key lookup failed (%s); using its last verification", type(exc).__name__
-            )
-            return verified[0]
-        raise CredentialsUnavailable(type(exc).__name__) from exc
+        clock = time.monotonic()
+        if verified is None or clock >= verified[4]:
+            raise CredentialsUnavailable(type(exc).__name__) from exc
+        principal, key_id, expires, _, grace_until = verified
+        retry_at = min(clock + self._cache_seconds, grace_until)
+        self._verified[plaintext] = (principal, key_id, expires, retry_at, grace_until)
+        log.warning("API key lookup failed (%s); using its last verification", type(exc).__name__)
+        return principal
 
     def invalidate(self, prefix: str) -> None:
         self._cache.pop(prefix, None)
