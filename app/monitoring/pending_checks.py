@@ -31,21 +31,23 @@ class PendingChecks:
 
     async def run(self, name: str, call: Callable[[], Awaitable[T]], deadline: float) -> T:
         """`call()`'s result within `deadline` seconds of its start, else TimeoutError
-        (CheckPending at once when the previous call under `name` was abandoned and has not
-        ended: the dependency is not answering). A call still within its deadline is shared:
-        concurrent callers wait for the same one. Not `asyncio.timeout`: that would wait for
-        the cancelled call to end."""
+        (CheckPending at once when the previous call under `name` was abandoned: the
+        dependency is not answering; a new call starts `deadline` seconds after the abandoned
+        one ended, so a call that gives up fast on a stalled server, e.g. a connection attempt,
+        does not make every caller wait a whole deadline). A call still within its deadline
+        is shared: concurrent callers wait for the same one. Not `asyncio.timeout`: that would
+        wait for the cancelled call to end."""
         previous = self._tasks.get(name)
+        if previous is not None and previous[2]:
+            waited = time.monotonic() - previous[1]
+            raise CheckPending(f"no answer within {deadline:g}s (pending for {waited:.1f}s)")
         if previous is not None and not previous[0].done():
-            task, started, abandoned = previous
-            if abandoned:
-                waited = time.monotonic() - started
-                raise CheckPending(f"no answer within {deadline:g}s (pending for {waited:.1f}s)")
+            task, started, _ = previous
         else:
             task = asyncio.ensure_future(call())
             started = time.monotonic()
             task.add_done_callback(_retrieve)
-            task.add_done_callback(lambda done: self._forget(name, done))
+            task.add_done_callback(lambda done: self._forget(name, done, deadline))
             self._tasks[name] = (task, started, False)
         left = max(0.0, started + deadline - time.monotonic())
         done, _ = await asyncio.wait({task}, timeout=left)
@@ -56,11 +58,21 @@ class PendingChecks:
             raise TimeoutError(f"no answer within {deadline:g}s")
         return task.result()  # type: ignore[return-value]
 
-    def _forget(self, name: str, task: asyncio.Task[object]) -> None:
-        """An ended call is dropped (so many names, e.g. pages, do not accumulate)."""
+    def _forget(self, name: str, task: asyncio.Task[object], deadline: float) -> None:
+        """An ended call is dropped (so many names, e.g. pages, do not accumulate); an
+        abandoned one `deadline` seconds after it ended."""
         entry = self._tasks.get(name)
-        if entry is not None and entry[0] is task:
+        if entry is None or entry[0] is not task:
+            return
+        if not entry[2]:
             del self._tasks[name]
+            return
+
+        def drop() -> None:
+            if self._tasks.get(name) is entry:
+                del self._tasks[name]
+
+        asyncio.get_running_loop().call_later(deadline, drop)
 
     async def aclose(self) -> None:
         """Cancel what is still running and give it a moment to end (at shutdown)."""
