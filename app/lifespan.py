@@ -66,7 +66,12 @@ def build_lifespan(
         sessionmaker = build_sessionmaker(engine)
         secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         authenticator = Authenticator(
-            ApiKeyVerifier(sessionmaker, settings.api_key_cache_seconds),
+            ApiKeyVerifier(
+                sessionmaker,
+                settings.api_key_cache_seconds,
+                lookup_timeout=settings.db_request_timeout_seconds,
+                outage_grace_seconds=settings.api_key_outage_grace_seconds,
+            ),
             JwtVerifier(settings, secret=secret),
         )
         # Built by create_app with its middleware; its storage client is made here, in the loop.

@@ -34,6 +34,7 @@ from app.http.routing import index_routes
 from app.lifespan import build_lifespan
 from app.monitoring.http_metrics import HttpMetrics
 from app.monitoring.metrics import BUILD_INFO
+from app.monitoring.pending_checks import PendingChecks
 from app.ratelimit.keys import CallerResolver
 from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import RateLimitMiddleware
@@ -109,6 +110,8 @@ def create_app(
     protect(app, external_data.router, READ_API)
     # The read API's in-memory tier of its page cache (memory only, no client to open).
     app.state.read_pages = LocalPages(settings.read_cache_local_entries)
+    # Its page loads in flight, each bounded by AURUM_DB_REQUEST_TIMEOUT_SECONDS.
+    app.state.read_loads = PendingChecks()
     protect(app, identity.router, ADMIN_AREA)
     protect(app, audit.router, ADMIN_AREA)
     protect(app, api_keys.router, ADMIN_ONLY)

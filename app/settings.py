@@ -95,7 +95,10 @@ class Settings(BaseSettings):
     # Connect and reply timeout of the service's Redis client; a timed-out call is not retried.
     redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
     # An admin read (GET) that has not started its answer by then answers 503 (0: no deadline).
-    admin_read_deadline_seconds: float = Field(default=3.0, ge=0, le=300)
+    admin_read_deadline_seconds: float = Field(default=1.5, ge=0, le=300)
+    # How long a request waits for PostgreSQL on an API-key lookup or a read-API page before
+    # taking it as unavailable (the last verification, the stale page, or 503).
+    db_request_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
@@ -115,6 +118,8 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwt_role_claim: RoleClaim = RoleClaim.ROLE
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # While PostgreSQL does not answer, a key verified within this long still authenticates.
+    api_key_outage_grace_seconds: float = Field(default=300.0, ge=0, le=86_400)
     metrics_bearer_token: SecretStr | None = None
 
     # Providers. Credentials are named by `credential_setting` in the provider file.

@@ -5,6 +5,13 @@ dashboard polling every few seconds costs no database query per request; and a k
 verified is remembered (by its exact text, for the same window) with the principal it maps to,
 so a repeated request costs a dictionary lookup: no hashing, no I/O. A revocation takes effect
 at once on the replica that made it and within that window on the others.
+
+A lookup waits for PostgreSQL at most AURUM_DB_REQUEST_TIMEOUT_SECONDS, and concurrent lookups
+of one prefix share one query; a lookup left pending by a stalled server makes the next ones
+fail at once instead of piling up connections. While PostgreSQL does not answer, a key that
+was verified within AURUM_API_KEY_OUTAGE_GRACE_SECONDS still authenticates (so reads that need
+only Redis or a cache keep working); any other key gets `CredentialsUnavailable` (a 503). A
+revocation made on another replica during that outage is not seen until PostgreSQL answers.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.service import AuditContext, record
@@ -26,6 +34,7 @@ from app.auth.principal import Principal, Role
 from app.db.models import ApiKey
 from app.db.repositories import api_keys as repo
 from app.errors import NotFound
+from app.monitoring.pending_checks import PendingChecks
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,15 @@ _LAST_USED_EVERY_SECONDS = 60.0
 
 class InvalidApiKey(Exception):
     """Refused; the reason is for logs only."""
+
+
+class CredentialsUnavailable(Exception):
+    """The key cannot be checked now: PostgreSQL does not answer and the key was not
+    verified within the outage grace."""
+
+
+# What a lookup that did not get an answer from PostgreSQL raises.
+_DATABASE_FAILURES = (SQLAlchemyError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,29 +133,43 @@ async def revoke_key(session: AsyncSession, context: AuditContext, key_id: uuid.
 
 class ApiKeyVerifier:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], cache_seconds: float
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        cache_seconds: float,
+        *,
+        lookup_timeout: float = 1.0,
+        outage_grace_seconds: float = 0.0,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._cache_seconds = cache_seconds
+        self._lookup_timeout = lookup_timeout
+        self._outage_grace = outage_grace_seconds
+        self._lookups = PendingChecks()
         self._cache: dict[str, tuple[_KeySnapshot | None, float]] = {}
-        # Exact key text → (principal, its key's id, expiry as epoch seconds, cached until).
-        self._verified: dict[str, tuple[Principal, uuid.UUID, float, float]] = {}
+        # Exact key text → (principal, its key's id, expiry as epoch seconds, cached until,
+        # usable until while PostgreSQL does not answer).
+        self._verified: dict[str, tuple[Principal, uuid.UUID, float, float, float]] = {}
         self._last_used: dict[uuid.UUID, float] = {}  # monotonic time of the last write
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def verify(self, plaintext: str) -> Principal:
         verified = self._verified.get(plaintext)
         if verified is not None:
-            principal, key_id, expires, fresh_until = verified
+            principal, key_id, expires, fresh_until, _ = verified
             clock = time.monotonic()
-            if clock < fresh_until and time.time() < expires:
+            if time.time() >= expires:
+                del self._verified[plaintext]
+            elif clock < fresh_until:
                 self._note_use(key_id, clock)
                 return principal
-            del self._verified[plaintext]
         prefix = split_prefix(plaintext)
         if prefix is None:
             raise InvalidApiKey("malformed key")
-        snapshot = await self._snapshot(prefix)
+        try:
+            snapshot = await self._snapshot(prefix)
+        except _DATABASE_FAILURES as exc:
+            return self._during_outage(plaintext, exc)
+        self._verified.pop(plaintext, None)
         if snapshot is None or not matches(plaintext, snapshot.key_hash):
             raise InvalidApiKey("unknown key")
         now = datetime.now(UTC)
@@ -151,7 +183,22 @@ class ApiKeyVerifier:
         )
         expires = snapshot.expires_at.timestamp() if snapshot.expires_at else math.inf
         fresh_until = self._cache[prefix][1]  # no longer than the snapshot it was checked on
-        self._verified[plaintext] = (principal, snapshot.id, expires, fresh_until)
+        grace_until = fresh_until + self._outage_grace
+        self._verified[plaintext] = (principal, snapshot.id, expires, fresh_until, grace_until)
+        return principal
+
+    def _during_outage(self, plaintext: str, exc: BaseException) -> Principal:
+        """The key's last verification while PostgreSQL does not answer, within the grace;
+        PostgreSQL is asked again after one cache window (not on every request, each of
+        which would wait for the lookup's timeout)."""
+        verified = self._verified.get(plaintext)
+        clock = time.monotonic()
+        if verified is None or clock >= verified[4]:
+            raise CredentialsUnavailable(type(exc).__name__) from exc
+        principal, key_id, expires, _, grace_until = verified
+        retry_at = min(clock + self._cache_seconds, grace_until)
+        self._verified[plaintext] = (principal, key_id, expires, retry_at, grace_until)
+        log.warning("API key lookup failed (%s); using its last verification", type(exc).__name__)
         return principal
 
     def invalidate(self, prefix: str) -> None:
@@ -163,8 +210,7 @@ class ApiKeyVerifier:
         cached = self._cache.get(prefix)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        async with self._sessionmaker() as session:
-            key = await repo.by_prefix(session, prefix)
+        key = await self._lookups.run(prefix, lambda: self._by_prefix(prefix), self._lookup_timeout)
         snapshot = None
         if key is not None:
             snapshot = _KeySnapshot(
@@ -178,6 +224,10 @@ class ApiKeyVerifier:
             )
         self._cache[prefix] = (snapshot, time.monotonic() + self._cache_seconds)
         return snapshot
+
+    async def _by_prefix(self, prefix: str) -> ApiKey | None:
+        async with self._sessionmaker() as session:
+            return await repo.by_prefix(session, prefix)
 
     def _note_use(self, key_id: uuid.UUID, now: float) -> None:
         """Record `last_used_at` at most once a minute per key, off the request path."""
@@ -198,6 +248,7 @@ class ApiKeyVerifier:
             log.warning("could not record last_used_at for an API key", exc_info=True)
 
     async def drain(self) -> None:
-        """Wait for pending `last_used_at` writes (at shutdown)."""
+        """Wait for pending `last_used_at` writes (at shutdown); drop stalled lookups."""
+        await self._lookups.aclose()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

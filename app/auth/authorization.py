@@ -18,6 +18,10 @@ MISSING = (
     "'Authorization: Bearer <token>'."
 )
 INVALID = "Invalid or expired credentials."
+UNCHECKABLE = (
+    "Your credential cannot be checked now: the database is not answering. Retry in a few "
+    "seconds (a key verified in the last minutes keeps working; dependency states: GET /ready)."
+)
 
 
 class AuthorizationMiddleware:
@@ -33,6 +37,9 @@ class AuthorizationMiddleware:
         if policy is not None:
             state = scope["state"]
             principal: Principal | None = state.get("principal")
+            if principal is None and state.get("auth_unavailable"):
+                await send_error(send, 503, UNCHECKABLE, headers=[(b"retry-after", b"5")])
+                return
             if principal is None:
                 message = INVALID if state.get("auth_failed") else MISSING
                 await send_error(send, 401, message, headers=_CHALLENGE)

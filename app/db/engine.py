@@ -26,17 +26,26 @@ def libpq_url(url: str) -> str:
     return f"postgresql://{rest}" if scheme.startswith("postgresql") else url
 
 
+# Seconds to open a connection (libpq's `connect_timeout`), and to wait for a pooled one when
+# all are in use. A stalled server accepts connections and answers nothing: both waits end.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 def build_engine(settings: Settings, database_url: str) -> AsyncEngine:
+    """`statement_timeout` bounds a query on a server that runs; on one that does not answer
+    at all nothing in the driver does, so the request path bounds its own waits
+    (AURUM_DB_REQUEST_TIMEOUT_SECONDS, AURUM_ADMIN_READ_DEADLINE_SECONDS)."""
     return create_async_engine(
         async_url(database_url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=CONNECT_TIMEOUT_SECONDS,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
             "application_name": f"aurum:{settings.replica_id}"[:63],
-            "connect_timeout": 5,
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         },
     )
 

@@ -7,6 +7,12 @@ time-bound (nothing invalidates them early), so the local copy answers exactly a
 The key itself lives for AURUM_READ_CACHE_STALE_SECONDS, much longer than the flag's
 `ttl_seconds`, so a copy past its freshness is still there to serve, marked STALE, while
 PostgreSQL fails. One GET per request either way: HIT, or MISS then a SET.
+
+A page's load waits for PostgreSQL at most AURUM_DB_REQUEST_TIMEOUT_SECONDS (a stalled server
+answers nothing, and cancelling the query would wait for it too): past that the load is left
+to end in the background and the page is served STALE, or answers the documented 503.
+Concurrent requests for one page share one load, and while an abandoned load of that page has
+not ended the next request does not start another (app/monitoring/pending_checks.py).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import ServiceUnavailable
 from app.monitoring.metrics import READ_CACHE_RESULTS
+from app.monitoring.pending_checks import PendingChecks
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +140,19 @@ async def cached_page(
     *,
     ttl_seconds: float | None,
     stale_seconds: int,
+    loads: PendingChecks,
+    load_timeout: float,
 ) -> Page:
     """The page from the cache while fresh (HIT), else from `load` (MISS), else, when `load`
-    fails on the database, the stale copy (STALE). `ttl_seconds` None: the cache is off."""
+    fails on the database or gets no answer within `load_timeout` seconds, the stale copy
+    (STALE). `ttl_seconds` None: the cache is off. `loads`: this replica's page loads."""
+
+    async def bounded() -> bytes:
+        return await loads.run(key, load, load_timeout)
+
     if ttl_seconds is None:
         try:
-            body = await load()
+            body = await bounded()
         except DATABASE_FAILURES as exc:
             raise _unavailable(exc) from exc
         READ_CACHE_RESULTS.labels("MISS").inc()
@@ -150,7 +164,7 @@ async def cached_page(
         READ_CACHE_RESULTS.labels("HIT").inc()
         return Page(entry[2], entry[1], "HIT")
     try:
-        body = await load()
+        body = await bounded()
     except DATABASE_FAILURES as exc:
         if entry is None:
             raise _unavailable(exc) from exc

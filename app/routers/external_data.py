@@ -35,6 +35,8 @@ async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Re
         load,
         ttl_seconds=None if config is None else float(config.get("ttl_seconds", 900)),
         stale_seconds=settings.read_cache_stale_seconds,
+        loads=request.app.state.read_loads,
+        load_timeout=settings.db_request_timeout_seconds,
     )
     headers = {"ETag": page.etag, "X-Cache": page.cache}
     if matches_etag(request.headers.get("if-none-match"), page.etag):

@@ -4,10 +4,12 @@ the `external_read_cache` flag: HIT/MISS, and STALE copies while PostgreSQL is u
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
+import httpx
 import psycopg
 import pytest
 
@@ -16,7 +18,7 @@ from app.db.engine import libpq_url
 from app.main import create_app
 from app.settings import Settings
 from tests.support.apps import client_for, running_app
-from tests.support.auth import bearer
+from tests.support.auth import bearer, new_api_key
 from tests.support.tcp_proxy import TcpProxy, postgres_target
 
 FLAG = "/runtime-config/v1/features/external_read_cache"
@@ -213,3 +215,100 @@ async def test_a_series_id_with_slashes_reads_raw_and_percent_encoded_from_one_c
             assert again.content == first.content
         finally:
             await client.delete(FLAG, headers=operator)
+
+
+async def test_a_stalled_postgres_leaves_probes_cached_pages_and_redis_reads_answering(
+    settings: Settings, database_url: str, seed: Seed
+) -> None:
+    """PostgreSQL stalled (connections open, nothing answered, as a SIGSTOPped server) under
+    a caller whose API key was verified before: liveness and readiness answer at once, a
+    cached page is served, a page never read answers the documented 503 within the budget,
+    and a Redis-only admin read still answers, on the key's last verification."""
+    cached, uncached = seed(settings.tenant_id, 20), seed(settings.tenant_id, 20)
+    key, _ = await new_api_key(database_url, Role.ADMIN, name="stall")
+    unchecked, _ = await new_api_key(database_url, Role.ADMIN, name="stall-unused")
+    caller = {"X-API-Key": key}
+    proxy = await TcpProxy(*postgres_target(database_url)).start()
+    stalling = settings.model_copy(
+        update={
+            "database_url": proxy.url_for(database_url),
+            "replica_id": "pod-stall",
+            "api_key_cache_seconds": 0.2,  # the stall outlasts the key's verification
+            "ready_check_timeout_seconds": 1.0,
+        }
+    )
+    # README's "Dependency outages": 2 s for probes and admin reads; 3 s for a read page (the
+    # key's lookup, then the page's load, each AURUM_DB_REQUEST_TIMEOUT_SECONDS at most).
+    budget = 2.0
+    read_budget = 3.0
+    try:
+        async with running_app(create_app(stalling)) as client:
+            flag = {"enabled": True, "configuration": {"ttl_seconds": 900}}
+            await client.post(f"{FLAG}?wait=true", json=flag, headers=caller)
+            page = f"/v1/external/series/fred/{cached}/observations"
+            assert (await client.get(page, headers=caller)).status_code == 200
+            proxy.stall()
+            await asyncio.sleep(0.3)  # past the key's cache: verifying it needs PostgreSQL
+
+            async def timed(path: str) -> tuple[int | None, float, httpx.Response | None]:
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(read_budget + 2):
+                        response = await client.get(path, headers=caller)
+                except TimeoutError:
+                    return None, time.monotonic() - started, None
+                return response.status_code, time.monotonic() - started, response
+
+            paths = {
+                "liveness": "/health",
+                "ready": "/ready",
+                "cached": page,
+                "uncached": f"/v1/external/series/fred/{uncached}/observations",
+                "breakers": "/v1/admin/external/circuit-breakers",
+                "jobs": "/v1/admin/external/jobs",
+            }
+            for _ in range(2):  # the second round finds the first one's lookups pending
+                answers = dict(
+                    zip(paths, await asyncio.gather(*map(timed, paths.values())), strict=True)
+                )
+                slow = {
+                    name: round(a[1], 2)
+                    for name, a in answers.items()
+                    if a[1] > (read_budget if "cached" in name else budget)
+                }
+                assert not slow, (slow, {name: a[0] for name, a in answers.items()})
+                statuses = {name: a[0] for name, a in answers.items()}
+                assert statuses == {
+                    "liveness": 200,
+                    "ready": 200,
+                    "cached": 200,
+                    "uncached": 503,
+                    "breakers": 200,
+                    "jobs": statuses["jobs"] if statuses["jobs"] in {200, 503} else "200|503",
+                }, statuses
+                ready = answers["ready"][2]
+                assert ready is not None and ready.json()["checks"]["postgres"]["status"] == "down"
+                unavailable = answers["uncached"][2]
+                assert unavailable is not None and unavailable.headers["retry-after"]
+                assert unavailable.json()["error"] == "unavailable"
+            # A key this replica never verified cannot be checked now: 503, not 401.
+            started = time.monotonic()
+            never = await client.get(paths["breakers"], headers={"X-API-Key": unchecked})
+            assert never.status_code == 503 and never.headers["retry-after"], never.text
+            assert time.monotonic() - started < budget
+            proxy.resume()
+            uncached_page = paths["uncached"]
+
+            async def recovered() -> bool:
+                response = await client.get(uncached_page, headers=caller)
+                return response.status_code == 200
+
+            deadline = time.monotonic() + 15
+            while not await recovered():
+                assert time.monotonic() < deadline, "did not recover after the stall"
+                await asyncio.sleep(0.2)
+    finally:
+        proxy.resume()
+        await proxy.close()
+        async with client_for(settings) as client:
+            await client.delete(FLAG, headers=caller)
