@@ -9,10 +9,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.auth.api_keys import ApiKeyVerifier
 from app.auth.authenticator import Authenticator
@@ -26,6 +22,7 @@ from app.monitoring.readiness import Phase, ReplicaState
 from app.monitoring.refresher import MetricsRefresher
 from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
+from app.resilience.redis_client import build_redis
 from app.resilience.runtime import start_providers
 from app.resources import Resources
 from app.runtime_config.lifecycle import start_flags, stop_flags
@@ -55,13 +52,12 @@ def build_lifespan(
         engine = build_engine(settings, dependencies.database_url)
         # A stalled Redis (no reset, no reply) costs a call AURUM_REDIS_TIMEOUT_SECONDS once:
         # redis-py's default policy retried timeouts 3 times, 4x the timeout per call.
-        redis = Redis.from_url(
+        # After one call gets no answer, calls fail at once for AURUM_REDIS_COOLDOWN_SECONDS:
+        # a request making several Redis calls then pays one timeout at most, not their sum.
+        redis = build_redis(
             dependencies.redis_url,
-            decode_responses=True,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-            socket_timeout=settings.redis_timeout_seconds,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            health_check_interval=30,
+            timeout=settings.redis_timeout_seconds,
+            cooldown=settings.redis_cooldown_seconds,
         )
         sessionmaker = build_sessionmaker(engine)
         secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None

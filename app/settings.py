@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     embedded_kafka_port: int = Field(default=9093, ge=1, le=65535)
     # Connect and reply timeout of the service's Redis client; a timed-out call is not retried.
     redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    # After a call got no answer (timeout or no connection), Redis calls fail at once for this
+    # long before one tries again, so a stall costs a request one timeout, not one per call.
+    redis_cooldown_seconds: float = Field(default=1.0, ge=0, le=60)
     # An admin read (GET) that has not started its answer by then answers 503 (0: no deadline).
     admin_read_deadline_seconds: float = Field(default=1.5, ge=0, le=300)
     # How long a request waits for PostgreSQL on an API-key lookup or a read-API page before

@@ -210,7 +210,10 @@ class RateLimiter:
         if shared is not None:
             if self._degraded is None:
                 try:
-                    return await _count_shared(shared, rule, shared_limits, caller_key)
+                    # One deadline for the whole count: a stalled store otherwise costs a
+                    # connect, a read and a retry of each, and the requests batched behind it.
+                    async with asyncio.timeout(self.timeout_seconds):
+                        return await _count_shared(shared, rule, shared_limits, caller_key)
                 except Exception as exc:  # any store failure: serve the request, count locally
                     self._degrade(_reason(exc))
             else:

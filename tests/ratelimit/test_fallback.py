@@ -90,3 +90,35 @@ async def test_the_limiter_returns_to_redis_when_it_answers(
         finally:
             server.terminate()
             server.wait(timeout=10)
+
+
+async def test_a_stalled_store_costs_concurrent_requests_one_deadline(
+    rl_settings: Settings, redis_url: str
+) -> None:
+    """A stalled store (nothing refused, nothing answered): requests arriving together wait
+    for the limiter at most its storage timeout, not a connect, a read and their retries."""
+    from tests.support.tcp_proxy import TcpProxy
+
+    host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    proxy = await TcpProxy(host, int(port)).start()
+    try:
+        settings = rl_settings.model_copy(
+            update={
+                "rate_limit_storage_url": proxy.url_for(redis_url),
+                "rate_limit_storage_timeout_seconds": 0.25,
+                "rate_limit_default": "1000/minute",
+            }
+        )
+        app = limited_app(settings)
+        async with serving(app), caller(app) as client:
+            assert (await client.get(PING)).status_code == 200
+            proxy.stall()
+            started = asyncio.get_running_loop().time()
+            statuses = [r.status_code for r in await asyncio.gather(
+                *(client.get(PING) for _ in range(10))
+            )]  # fmt: skip
+            took = asyncio.get_running_loop().time() - started
+        assert statuses == [200] * 10
+        assert took < 0.6, f"10 requests during a stall took {took:.2f}s"
+    finally:
+        await proxy.close()
