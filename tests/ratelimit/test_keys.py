@@ -7,7 +7,7 @@ import httpx
 
 from app.auth.principal import Role
 from app.settings import Settings
-from tests.ratelimit.scaffold import PING, caller, limited_app, serving
+from tests.ratelimit.scaffold import EXTERNAL_PING, PING, caller, limited_app, serving
 from tests.support.auth import new_api_key
 
 
@@ -15,11 +15,13 @@ def _one_per_minute(settings: Settings, **update: object) -> Settings:
     return settings.model_copy(update={"rate_limit_default": "1/minute", **update})
 
 
-async def _second_request_key(client: httpx.AsyncClient, **kwargs: object) -> str | None:
+async def _second_request_key(
+    client: httpx.AsyncClient, path: str = PING, **kwargs: object
+) -> str | None:
     """Spend the one allowed request; the refusal names the key it was counted against."""
-    first = await client.get(PING, **kwargs)  # type: ignore[arg-type]
+    first = await client.get(path, **kwargs)  # type: ignore[arg-type]
     assert first.status_code == 200
-    second = await client.get(PING, **kwargs)  # type: ignore[arg-type]
+    second = await client.get(path, **kwargs)  # type: ignore[arg-type]
     return second.json()["details"]["key"] if second.status_code == 429 else None
 
 
@@ -97,9 +99,10 @@ async def test_exempt_networks_and_principals_are_not_counted(rl_settings: Setti
 async def test_a_real_api_key_is_counted_as_its_principal(
     rl_settings: Settings, database_url: str
 ) -> None:
-    # End to end through the authentication middleware: it runs before the limiter.
+    # End to end through the authentication middleware: it runs before the limiter. On a
+    # protected path: on open ones (the probes) credentials are not looked at, by design.
     plaintext, _ = await new_api_key(database_url, Role.READER, name="limited-reader")
-    app = limited_app(_one_per_minute(rl_settings))
+    app = limited_app(_one_per_minute(rl_settings, rate_limit_rules={}))
     async with serving(app), caller(app, headers={"X-API-Key": plaintext}) as client:
-        key = await _second_request_key(client)
+        key = await _second_request_key(client, EXTERNAL_PING)
     assert key is not None and key.startswith("key:")
