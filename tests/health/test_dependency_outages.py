@@ -19,7 +19,7 @@ from app.auth.principal import Role
 from app.settings import Settings
 from tests.support.apps import client_for
 from tests.support.auth import bearer
-from tests.support.tcp_proxy import TcpProxy, postgres_target
+from tests.support.tcp_proxy import TcpProxy, postgres_target, redis_target
 
 # The request budget the README documents for admin reads during a dependency outage.
 BUDGET_SECONDS = 1.0
@@ -54,8 +54,8 @@ async def eventually(check: Any, within: float = 5.0) -> None:
 
 @pytest.fixture
 async def redis_proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
-    host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    proxy = await TcpProxy(host, int(port)).start()
+    host, port = redis_target(redis_url)
+    proxy = await TcpProxy(host, port).start()
     yield proxy
     await proxy.close()
 

@@ -97,10 +97,10 @@ async def test_a_stalled_store_costs_concurrent_requests_one_deadline(
 ) -> None:
     """A stalled store (nothing refused, nothing answered): requests arriving together wait
     for the limiter at most its storage timeout, not a connect, a read and their retries."""
-    from tests.support.tcp_proxy import TcpProxy
+    from tests.support.tcp_proxy import TcpProxy, redis_target
 
-    host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    proxy = await TcpProxy(host, int(port)).start()
+    host, port = redis_target(redis_url)
+    proxy = await TcpProxy(host, port).start()
     try:
         settings = rl_settings.model_copy(
             update={

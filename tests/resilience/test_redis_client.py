@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.resilience.redis_client import build_redis
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy, redis_target
 
 TIMEOUT = 0.3
 COOLDOWN = 1.0
@@ -20,8 +20,8 @@ COOLDOWN = 1.0
 
 @pytest.fixture
 async def proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
-    host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    proxy = await TcpProxy(host, int(port)).start()
+    host, port = redis_target(redis_url)
+    proxy = await TcpProxy(host, port).start()
     yield proxy
     await proxy.close()
 

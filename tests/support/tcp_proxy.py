@@ -109,6 +109,12 @@ class TcpProxy:
         return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{self.port}", query=query))
 
 
+def redis_target(url: str) -> tuple[str, int]:
+    """Where a `redis://host:port/db` URL connects: (host, port)."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
 def postgres_target(url: str) -> tuple[str, int | None]:
     """Where a PostgreSQL URL connects: (host, port), or (socket path, None)."""
     parts = urlsplit(url)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import redis as redis_sync
 
-from tests.support.tcp_proxy import ProxyThread
+from tests.support.tcp_proxy import ProxyThread, redis_target
 
 
 def test_stall_hangs_calls_and_resume_answers_them(redis_url: str) -> None:
-    host, port = redis_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    with ProxyThread(host, int(port)) as proxy:
+    host, port = redis_target(redis_url)
+    with ProxyThread(host, port) as proxy:
         client = redis_sync.Redis.from_url(proxy.url_for(redis_url), socket_timeout=0.3)
         assert client.ping()
         proxy.stall()
