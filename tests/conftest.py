@@ -15,6 +15,7 @@ from app.settings import Environment, LogFormat, Settings
 from tests.support.apps import client_for
 from tests.support.auth import TEST_JWT_SECRET
 from tests.support.services import kafka_broker, postgres_database, redis_server
+from tests.support.tcp_proxy import TcpProxy, redis_target
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,14 @@ def redis_url(env_settings: Settings, services_dir: Path) -> Iterator[str]:
 def kafka_bootstrap(env_settings: Settings, services_dir: Path) -> Iterator[str]:
     with kafka_broker(env_settings.kafka_bootstrap_servers, services_dir) as servers:
         yield servers
+
+
+@pytest.fixture
+async def redis_proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
+    """A TCP proxy in front of the suite's Redis, to stall or cut it (tests/support/tcp_proxy)."""
+    proxy = await TcpProxy(*redis_target(redis_url)).start()
+    yield proxy
+    await proxy.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from app.auth.principal import Role
 from app.settings import Settings
 from tests.support.apps import client_for
 from tests.support.auth import bearer
-from tests.support.tcp_proxy import TcpProxy, postgres_target, redis_target
+from tests.support.tcp_proxy import TcpProxy, postgres_target
 
 # The request budget the README documents for admin reads during a dependency outage.
 BUDGET_SECONDS = 1.0
@@ -50,14 +50,6 @@ async def eventually(check: Any, within: float = 5.0) -> None:
     while not await check():
         assert time.monotonic() < deadline, "did not recover in time"
         await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-async def redis_proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
-    host, port = redis_target(redis_url)
-    proxy = await TcpProxy(host, port).start()
-    yield proxy
-    await proxy.close()
 
 
 @pytest.fixture

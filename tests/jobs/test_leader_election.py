@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from app.embedded.ports import free_port
 from app.settings import Settings
 from tests.support.apps import client_for
 from tests.support.auth import TEST_JWT_SECRET
-from tests.support.processes import clean_env
+from tests.support.replicas import kill, start_replica
 from tests.support.scheduling import leader, provider_file, sql, wait_for
 
 JOB = "monitor.staleness"
@@ -33,11 +31,10 @@ def _fast_monitor(data: dict[str, Any]) -> None:
 def replica_process(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> Iterator[subprocess.Popen[str]]:
-    port = free_port()
-    env = clean_env(
+    process = start_replica(
+        free_port(),
         AURUM_DATABASE_URL=database_url,
         AURUM_REDIS_URL=redis_url,
-        AURUM_PORT=str(port),
         AURUM_REPLICA_ID="replica-1",
         AURUM_JWT_SECRET=TEST_JWT_SECRET,
         AURUM_PROVIDER_CONFIG_PATH=str(provider_file(tmp_path, _fast_monitor)),
@@ -45,28 +42,9 @@ def replica_process(
         AURUM_SANDBOX_COLLECT_INTERVAL_SECONDS="0",
         AURUM_ACCESS_LOG="false",
         AURUM_DATA_DIR=str(tmp_path / "data"),
-        # No embedded broker: it would republish the suite's shared outbox (AURUM_KAFKA_*).
-        AURUM_KAFKA_ENABLED="false",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    )  # Kafka off (start_replica's default): a broker would republish the shared outbox
     yield process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    kill(process)
 
 
 def _runs_by_replica(database_url: str) -> dict[str, int]:

@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.resilience.redis_client import build_redis
-from tests.support.tcp_proxy import TcpProxy, redis_target
+from tests.support.tcp_proxy import TcpProxy
 
 TIMEOUT = 0.3
 COOLDOWN = 1.0
-
-
-@pytest.fixture
-async def proxy(redis_url: str) -> AsyncIterator[TcpProxy]:
-    host, port = redis_target(redis_url)
-    proxy = await TcpProxy(host, port).start()
-    yield proxy
-    await proxy.close()
 
 
 async def _timed_get(redis: object, key: str) -> tuple[BaseException | None, float]:
@@ -36,12 +26,12 @@ async def _timed_get(redis: object, key: str) -> tuple[BaseException | None, flo
 
 
 async def test_a_stall_costs_one_timeout_then_calls_fail_at_once_until_the_cooldown_ends(
-    proxy: TcpProxy, redis_url: str
+    redis_proxy: TcpProxy, redis_url: str
 ) -> None:
-    redis = build_redis(proxy.url_for(redis_url), timeout=TIMEOUT, cooldown=COOLDOWN)
+    redis = build_redis(redis_proxy.url_for(redis_url), timeout=TIMEOUT, cooldown=COOLDOWN)
     try:
         assert await redis.ping()
-        proxy.stall()
+        redis_proxy.stall()
         first, first_took = await _timed_get(redis, "k")
         assert isinstance(first, RedisTimeoutError | RedisConnectionError)
         assert first_took < TIMEOUT * 2.5  # one timeout, no retry of it
@@ -51,7 +41,7 @@ async def test_a_stall_costs_one_timeout_then_calls_fail_at_once_until_the_coold
             assert isinstance(error, RedisConnectionError), error
             assert "not tried again" in str(error)
             assert took < 0.05
-        proxy.resume()
+        redis_proxy.resume()
         await asyncio.sleep(COOLDOWN)
         error, _ = await _timed_get(redis, "k")
         assert error is None  # after the cooldown Redis is tried, and answers
@@ -59,8 +49,8 @@ async def test_a_stall_costs_one_timeout_then_calls_fail_at_once_until_the_coold
         await redis.aclose()
 
 
-async def test_no_cooldown_without_a_failure(proxy: TcpProxy, redis_url: str) -> None:
-    redis = build_redis(proxy.url_for(redis_url), timeout=TIMEOUT, cooldown=COOLDOWN)
+async def test_no_cooldown_without_a_failure(redis_proxy: TcpProxy, redis_url: str) -> None:
+    redis = build_redis(redis_proxy.url_for(redis_url), timeout=TIMEOUT, cooldown=COOLDOWN)
     try:
         for _ in range(3):
             assert await redis.set("aurum:test:redis-client", "1")
