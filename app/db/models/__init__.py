@@ -7,6 +7,7 @@ from app.db.models.flags import RuntimeFlag, RuntimeFlagHistory
 from app.db.models.ingest import DeadLetter, IngestCheckpoint
 from app.db.models.jobs import JobPause, SchedulerLeader
 from app.db.models.observations import Observation
+from app.db.models.outages import OutageEvent, OutageStatus, ProviderOutage
 from app.db.models.outbox import OutboxMessage
 from app.db.models.providers import ProviderOverride, ProviderRecovery
 from app.db.models.quality import ValidationResult
@@ -21,8 +22,11 @@ __all__ = [
     "JobPause",
     "JobRun",
     "Observation",
+    "OutageEvent",
+    "OutageStatus",
     "OutboxMessage",
     "Provider",
+    "ProviderOutage",
     "ProviderOverride",
     "ProviderRecovery",
     "RunStatus",
