@@ -32,6 +32,8 @@ EXPECTED_TABLES = {
     "provider_recoveries",
     "job_pauses",
     "scheduler_leader",
+    "provider_outages",
+    "outage_events",
 }
 
 
