@@ -42,7 +42,7 @@ class ProviderOutage(SQLModel, table=True):
     status: str = Field(default=OutageStatus.OPEN, max_length=16)
     reason: str = Field(max_length=1024)
     declared_by: str = Field(max_length=256)
-    declared_at: datetime = Field(sa_column=created_at_column("declared_at"))
+    declared_at: datetime | None = Field(default=None, sa_column=created_at_column("declared_at"))
     # A forgotten outage resolves itself here (audited as `system`); None: no expiry.
     expires_at: datetime | None = Field(default=None, sa_column=timestamp_column("expires_at"))
     # What the declaration asked for and what it applied, each with before and after.
@@ -81,7 +81,7 @@ class OutageEvent(SQLModel, table=True):
             nullable=False,
         )
     )
-    at: datetime = Field(sa_column=created_at_column("at"))
+    at: datetime | None = Field(default=None, sa_column=created_at_column("at"))
     # declared | action | breaker | health | run | resolved | undo | backfill | completeness
     kind: str = Field(max_length=32)
     actor: str | None = Field(default=None, max_length=256)
