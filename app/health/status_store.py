@@ -1,7 +1,9 @@
 """`external:provider_status:<provider>`: each provider's status as JSON ({status, reason,
 reasons, updated_at}), for `redis-cli --raw get external:provider_status:fred` in the outage
 runbook. Written when the status or reason changes (by the health view and by every probe
-run), so it stays current without anyone polling; `changed_at` is when it last changed."""
+run), so it stays current without anyone polling; `changed_at` is when it last changed.
+Each write returns the status transition it made (judged by the value it replaced), which
+the provider's open outage, if any, records on its timeline (app/health/outage_recorder.py)."""
 
 from __future__ import annotations
 
@@ -61,8 +63,8 @@ async def write_changed(
     redis: Redis, stored: dict[str, str | None], verdicts: dict[str, Verdict]
 ) -> list[Transition]:
     """Write the verdicts that differ from what `stored` (read in the same view) holds; the
-    status transitions, judged by the value each write replaced (SET ... GET), so that of
-    two replicas writing the same change one reports it."""
+    status transitions, judged by the value each write replaced (read just before it, in the
+    same round-trip), so that of two replicas writing the same change one reports it."""
     writes = {p: v for p, v in verdicts.items() if changed(stored.get(p), v)}
     if not writes:
         return []
@@ -70,11 +72,13 @@ async def write_changed(
     with contextlib.suppress(RedisError, OSError):
         async with redis.pipeline(transaction=False) as pipe:
             for provider, verdict in writes.items():
-                pipe.set(status_key(provider), json.dumps(_body(verdict, now)), get=True)
-            replaced = await pipe.execute()
-        found = (
-            _transition(p, old, v) for (p, v), old in zip(writes.items(), replaced, strict=True)
-        )
+                pipe.get(status_key(provider))
+                pipe.set(status_key(provider), json.dumps(_body(verdict, now)))
+            replies = await pipe.execute()
+        found = [
+            _transition(provider, replies[2 * i], verdict)
+            for i, (provider, verdict) in enumerate(writes.items())
+        ]
         return [t for t in found if t is not None]
     return []
 
@@ -83,10 +87,11 @@ async def write(redis: Redis, provider: str, verdict: Verdict) -> Transition | N
     """Refresh one provider's key (the probe job): updated_at moves even when unchanged;
     the status transition, if the value replaced held another status."""
     with contextlib.suppress(RedisError, OSError):
-        previous = await redis.set(
-            status_key(provider), json.dumps(_body(verdict, _now())), get=True
-        )
-        return _transition(provider, previous if isinstance(previous, str) else None, verdict)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.get(status_key(provider))
+            pipe.set(status_key(provider), json.dumps(_body(verdict, _now())))
+            previous, _ = await pipe.execute()
+        return _transition(provider, previous, verdict)
     return None
 
 
