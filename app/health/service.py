@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from app.db.models import JobRun
 from app.db.repositories import health_reads
-from app.health import freshness, status_store
+from app.health import freshness, outage_recorder, status_store
 from app.health.dependencies import DependencyCache
 from app.health.derive import Facts, Verdict, derive, overall
 from app.health.last_known import LastKnown, age_fields
@@ -321,7 +321,8 @@ async def health(
             "stale": False,
         }
     else:
-        await status_store.write_changed(resources.redis, rds["stored"], verdicts)
+        moved = await status_store.write_changed(resources.redis, rds["stored"], verdicts)
+        await outage_recorder.record_transitions(resources.sessionmaker, moved)
     if only is None:
         for view in providers.values():
             view.pop("datasets")

@@ -25,6 +25,7 @@ class JobKind(StrEnum):
     DAILY_REPORT = "monitor.daily_report"
     RETENTION = "maintenance.retention"
     OUTBOX_RELAY = "outbox.relay"
+    OUTAGE_COMPLETENESS = "monitor.outage_completeness"
 
 
 @dataclass(frozen=True)
@@ -102,5 +103,8 @@ def job_definitions(
         JobDefinition("outbox.relay", JobKind.OUTBOX_RELAY,
                       f"every {max(1, round(cadence.outbox_relay_seconds))}s",
                       "Publish committed outbox rows to Kafka", records_runs=False),
+        JobDefinition("monitor.outage_completeness", JobKind.OUTAGE_COMPLETENESS, "every 60s",
+                      "Compare stored data with the provider's after an outage's backfill",
+                      records_runs=False),
     ]  # fmt: skip
     return {job.id: job for job in jobs}

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from app.health import status_store
+from app.health import outage_recorder, status_store
 from app.health.service import provider_verdict
 from app.jobs.targets import ProviderTargets
 from app.providers.base import CollectContext
@@ -45,7 +45,8 @@ async def probe_provider(
     outcome, error = await _probe(resources, targets, provider, timeout_seconds)
     verdict = await provider_verdict(resources, provider)
     # Keep external:provider_status:<provider> current without anyone reading health.
-    await status_store.write(resources.redis, provider, verdict)
+    moved = await status_store.write(resources.redis, provider, verdict)
+    await outage_recorder.record_transitions(resources.sessionmaker, [moved])
     return {
         "outcome": outcome,
         "error": error,

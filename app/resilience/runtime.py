@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.providers.config import ProvidersConfig, load_provider_config
-from app.resilience import overrides, recovery
+from app.resilience import outage_recorder, overrides, recovery
 from app.resilience.breaker import TransitionListener
 from app.resilience.client import GuardedClient
 from app.resilience.guards import ProviderGuards
@@ -79,7 +79,9 @@ async def start_providers(
         async with sessionmaker() as session:
             await overrides.restore(session, redis, guards.names)
         await guards.refresh_overrides()
-    listener = recovery.breaker_listener(sessionmaker)
+    listener = outage_recorder.both(
+        recovery.breaker_listener(sessionmaker), outage_recorder.breaker_listener(sessionmaker)
+    )
     guards.set_transition_listener(listener)
     guards.start()
     # Redirects are not followed: a provider redirecting elsewhere is a misconfiguration to see.
