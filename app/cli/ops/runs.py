@@ -64,10 +64,16 @@ def _show(session: Session, run: dict[str, Any]) -> None:
             ]
         )
     )
-    progress = run.get("progress") or {}
+    progress = datasets(run)
     if progress:
         rows = [[name, p.get("status"), p.get("rows")] for name, p in progress.items()]
         session.out.print(table("progress", ["dataset", "status", "rows"], rows))
+
+
+def datasets(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Progress per dataset (entries starting with `_` are notes such as `_mode`)."""
+    progress = run.get("progress") or {}
+    return {k: v for k, v in progress.items() if isinstance(v, dict) and not k.startswith("_")}
 
 
 def _exit_for(run: dict[str, Any]) -> None:
@@ -89,7 +95,7 @@ def follow_run(session: Session, run_id: str) -> dict[str, Any]:
     with Progress(*columns, console=session.err, transient=False, disable=session.json) as bar:
         task = bar.add_task(f"{run['job_id']} {run_id[:8]}", total=None, state=run["status"])
         while True:
-            progress = run.get("progress") or {}
+            progress = datasets(run)
             done = sum(1 for p in progress.values() if p.get("status") in DATASET_DONE)
             rows = sum(int(p.get("rows") or 0) for p in progress.values())
             state = run["status"] + (f", {rows} rows" if progress else "")
