@@ -189,3 +189,10 @@ def test_adjust_monthly_budget(live: Live) -> None:
 def test_reload_provider_config(live: Live) -> None:
     body = live.json("config", "reload", "--reason", "feed off", AURUM_API_KEY=live.admin_key)
     assert body["reloaded"] is True and set(body["providers"]) == PROVIDERS
+
+
+def test_run_the_quality_checks_by_hand(live: Live) -> None:
+    """The runbooks' `airflow tasks test fred_data_monitoring check_data_quality`."""
+    body = live.json("validation", "fred", "--run", "--reason", "quality check")
+    assert body["latest"] is not None and body["latest"]["status"] != "running"
+    assert body["running"] is None

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import typer
 
 from app.cli.ops.base import JSON_HELP, REASON_HELP, Session, cell, new_app, table, when
 from app.cli.ops.client import path
+from app.cli.ops.exits import CliError, Exit
 
 API = "/v1/admin/external"
+RUN_WAIT_SECONDS = 300
 
 ratelimits_app = new_app(
     "Outbound rate limits and quota use; `set` changes a provider's.", default=True
@@ -218,11 +221,29 @@ def validation(
     ctx: typer.Context,
     provider: str = typer.Argument(..., help="fred, eia, noaa or worldbank"),
     limit: int = typer.Option(20, "--limit", help="History entries."),
+    run: bool = typer.Option(False, "--run", help="Validate now and wait for the result."),
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """A provider's latest validation result, with its failed expectations, and history."""
+    """A provider's latest validation result, with its failed expectations, and history
+    (`--run`: the runbooks' `airflow tasks test ... check_data_quality`)."""
     session = Session(ctx, as_json)
-    body = session.api.get(path(f"{API}/validation", provider), params={"limit": limit})
+    url = path(f"{API}/validation", provider)
+    if run:
+        started = session.api.send("POST", f"{url}/run", reason=reason)
+        deadline = time.monotonic() + RUN_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            body = session.api.get(url, params={"limit": limit})
+            if (body.get("latest") or {}).get("id") == started["id"]:
+                break
+            time.sleep(0.5)
+        else:
+            raise CliError(
+                f"validation {started['id']} still running; see `aurum validation "
+                f"{provider}` later",
+                Exit.UNAVAILABLE,
+            )
+    body = session.api.get(url, params={"limit": limit})
 
     def render(data: dict[str, Any]) -> None:
         latest = data.get("latest")
