@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from app.cli.ops.client import path
 from app.cli.ops.connection import resolve
 from app.embedded.ports import free_port
 from tests.cli.conftest import Live
@@ -122,3 +123,13 @@ def test_redis_cli_without_a_url_reads_the_embedded_defaults_port(live: Live) ->
                       AURUM_EMBEDDED_REDIS_PORT=str(free_port()))  # fmt: skip
     assert closed.exit_code == 4
     assert "redis://127.0.0.1:" in closed.stderr and "Traceback" not in closed.stderr
+
+
+def test_path_segments_are_encoded_one_each() -> None:
+    """EIA series ids hold `/`: each value is one segment, never a path of its own."""
+    assert path("/v1/x", "electricity/retail-sales:monthly", "run") == (
+        "/v1/x/electricity%2Fretail-sales%3Amonthly/run"
+    )
+    assert path("/v1/admin/external/jobs", "ingest.eia", "pause") == (
+        "/v1/admin/external/jobs/ingest.eia/pause"
+    )

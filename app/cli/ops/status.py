@@ -17,7 +17,7 @@ OUTAGES = "/v1/admin/external/outages"
 def open_outages(session: Session) -> list[dict[str, Any]] | None:
     """Open outages, newest first; None when the service has no outages API yet."""
     try:
-        body = session.api.get(OUTAGES, params={"status": "open", "limit": 100})
+        body = session.api.get(OUTAGES, params={"status": "open"})
     except CliError as exc:
         if "No route" in exc.message:
             return None
