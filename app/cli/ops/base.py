@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -129,12 +130,16 @@ def cell(value: Any) -> str:
 
 
 def when(value: Any) -> str:
-    """An ISO time without fractions and zone noise: `2026-12-07 16:24:28Z`."""
+    """An API time as people read it: `2026-12-07 16:24:28Z` (UTC, whole seconds)."""
     if not value:
         return "-"
-    text = str(value).replace("T", " ").replace("+00:00", "Z")
-    head, _, tail = text.partition(".")
-    return head + ("Z" if tail.endswith("Z") or text.endswith("Z") else "") if tail else text
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return f"{moment:%Y-%m-%d %H:%M:%S}"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
 
 
 def ttl_seconds(text: str | None) -> int | None:
