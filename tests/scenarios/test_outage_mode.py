@@ -5,13 +5,13 @@ forced open, read cache on, all audited under the one reason, health and /rateli
 outage, reads still served → revisions published meanwhile → a resolve while it still fails is
 refused with the probe's error → fault lifted → resolve: probe, undo, backfill of the outage
 plus the revision window → stored rows equal the truth → the timeline, the completeness check
-and the markdown report. Then the game day through `aurum` (two commands), a change made by
-someone else during an outage surviving the resolve, a declaration seen by the other replica
-within a second, and a forgotten outage resolving itself at its TTL. Prints the times."""
+and the markdown report. Then the game day through `aurum` (two commands), a flag retuned and
+a job resumed by hand during an outage left alone by its resolve, a declaration seen by the
+other replica within a second, and a forgotten outage resolving itself at its TTL. Prints the
+times."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.harness.api import Api
 from tests.scenarios.harness.cli import output, run_cli
+from tests.scenarios.harness.figures import Figures, report_figures
 from tests.scenarios.harness.outage_checks import (
     assert_audited,
     assert_backfill_window,
@@ -49,7 +49,6 @@ from tests.scenarios.harness.sandbox import SandboxProcess
 from tests.scenarios.harness.service import ReplicaSet, ServiceProcess, elapsed, live_env
 from tests.scenarios.harness.truth import mismatches, stored
 
-Figures = dict[str, dict[str, float | None]]
 # The outages API's shortest TTL, and how often the leader's expiry job looks.
 TTL_SECONDS, EXPIRY_EVERY = 60, 30
 # The completeness job runs every 60 s on the leader, once the backfill has succeeded.
@@ -103,16 +102,7 @@ def _settled(service: ServiceProcess, sandbox: SandboxProcess) -> Iterator[None]
 def figures(scenario_dir: Path) -> Iterator[Figures]:
     measured: Figures = {}
     yield measured
-    path = scenario_dir / "outage-mode-figures.json"
-    path.write_text(json.dumps(measured, indent=2))
-    columns = list(dict.fromkeys(c for row in measured.values() for c in row))
-    lines = [f"outage mode figures (seconds), also in {path}:", "           " + "  ".join(columns)]
-    for label, row in measured.items():
-        if not row:
-            continue
-        cells = [f"{row.get(c) if row.get(c) is not None else '-':>{len(c)}}" for c in columns]
-        lines.append(f"{label:<10} " + "  ".join(cells))
-    print("\n" + "\n".join(lines))
+    report_figures(measured, scenario_dir / "outage-mode-figures.json", "outage mode figures")
 
 
 def _collected(service: ServiceProcess, sandbox: SandboxProcess, provider: str) -> None:
@@ -122,10 +112,6 @@ def _collected(service: ServiceProcess, sandbox: SandboxProcess, provider: str) 
         run = api.finished(api.trigger(f"ingest.{provider}"), timeout=120)
         assert run["status"] == "succeeded", run
     assert mismatches(service, sandbox, spec) == {}
-
-
-def _cached(api: Api, provider: str, series_id: str) -> bool:
-    return api.observations_page(provider, series_id).headers.get("X-Cache") == "HIT"
 
 
 def _backfilled(
@@ -183,7 +169,7 @@ def test_outage_lifecycle_through_the_api(
         served = api.read_series(provider, series_id)
         assert dict(served) == before[series_id]
         wait_until(
-            partial(_cached, api, provider, series_id),
+            partial(api.cache_hit, provider, series_id),
             timeout=3,
             what=f"{series_id} to be served from the read cache",
         )
@@ -272,7 +258,7 @@ def test_game_day_in_two_commands(
     assert view["id"][:8] in started.stdout, f"the id is not shown: {output(started)}"
     assert_mitigated(api, provider, view, reason)
     twice = run_cli("outage", "start", provider, "--reason", reason, service=service)
-    assert twice.returncode != 0, output(twice)
+    assert twice.returncode == 3, output(twice)  # the API refused: 409
     assert view["id"] in twice.stderr and "Traceback" not in twice.stderr, output(twice)
 
     sandbox.advance(provider, [spec.sandbox_key(s) for s in spec.datasets])
@@ -298,34 +284,49 @@ def test_game_day_in_two_commands(
     assert missing_times(report.stdout, done["timeline"]) == [], output(report)
 
 
-def test_change_made_during_the_outage_survives_the_resolve(
+def test_flag_changed_during_the_outage_survives_the_resolve(
     service: ServiceProcess, outages: Outages
 ) -> None:
-    """Someone retunes the read cache and resumes ingest by hand while the outage is open:
-    the resolve undoes the rest, leaves those two alone and says so."""
+    """Someone retunes the read cache while the outage is open: the resolve undoes the rest,
+    leaves the flag as they set it and says so."""
     provider, api = "noaa", service.api
     view = outages.declare(provider, "scenario: NOAA 503s")
-    api.set_flag(
-        READ_CACHE,
-        {"enabled": True, "configuration": {"ttl_seconds": 120}, "reason": "shorter cache TTL"},
-    )
-    api.resume(f"ingest.{provider}", reason="on-call: NOAA looks fine from here")
+    change = {"enabled": True, "configuration": {"ttl_seconds": 120}, "reason": "shorter TTL"}
+    api.set_flag(READ_CACHE, change)
 
     resolved = outages.resolve(view["id"], reason="scenario: NOAA back", backfill=False)
     resolution = resolved["resolution"]
-    left = targets(resolution["left_alone"])
-    assert ("flag", READ_CACHE) in left, resolution
-    assert ("pause_job", f"ingest.{provider}") in left, resolution
-    undone = targets(resolution["undone"])
-    assert {("pause_job", f"probe.{provider}"), ("force_open_breaker", provider)} <= undone
-    assert not left & undone, resolution
-    for item in resolution["left_alone"]:
-        assert item["expected"] != item["found"], item
+    left, undone = targets(resolution["left_alone"]), targets(resolution["undone"])
+    assert left == {("flag", READ_CACHE)}, resolution
+    (item,) = resolution["left_alone"]
+    assert item["found"] != item["expected"], item
+    assert item["found"]["configuration"]["ttl_seconds"] == 120, item
+    jobs = provider_jobs(provider, api.jobs())
+    assert {*(("pause_job", job) for job in jobs), ("force_open_breaker", provider)} <= undone
     flag = api.flag(READ_CACHE)
     assert flag["enabled"] and flag["configuration"]["ttl_seconds"] == 120, flag
     state = provider_state(api, provider)
     assert not any(state.paused.values()) and state.breaker == "closed", state
     assert resolved["backfill"] is None, resolved
+
+
+def test_job_resumed_by_hand_is_reported_left_alone(
+    service: ServiceProcess, outages: Outages
+) -> None:
+    """On-call resumes ingest by hand during the outage: it stays resumed, and the resolve
+    reports it as left alone (its state is no longer what the declaration set), not undone."""
+    provider, api = "noaa", service.api
+    job = f"ingest.{provider}"
+    view = outages.declare(provider, "scenario: NOAA 503s again")
+    api.resume(job, reason="on-call: NOAA looks fine from here")
+
+    resolved = outages.resolve(view["id"], reason="scenario: NOAA back", backfill=False)
+    resolution = resolved["resolution"]
+    left, undone = targets(resolution["left_alone"]), targets(resolution["undone"])
+    assert ("pause_job", job) in left, resolution
+    assert ("pause_job", job) not in undone, resolution
+    assert ("pause_job", f"probe.{provider}") in undone, resolution
+    assert not api.jobs()[job]["paused"]
 
 
 def test_declaration_shows_on_the_other_replica_within_a_second(

@@ -132,6 +132,10 @@ class Api:
             params["cursor"] = cursor
         return self.get(path, params=params)
 
+    def cache_hit(self, provider: str, series_id: str) -> bool:
+        """The first page of the series came from the read cache (`X-Cache: HIT`)."""
+        return self.observations_page(provider, series_id).headers.get("X-Cache") == "HIT"
+
     def read_series(self, provider: str, series_id: str) -> list[tuple[str, float | None]]:
         """Every observation through the read API, page after page, in the order served."""
         rows: list[tuple[str, float | None]] = []
