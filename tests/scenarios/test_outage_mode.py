@@ -119,7 +119,8 @@ def _backfilled(
 ) -> dict[str, Any]:
     """The resolve's backfill covers the right window, succeeds, and leaves the truth."""
     spec = PROVIDERS[resolved["provider"]]
-    assert_backfill_window(resolved, revision_floor(sandbox, spec))
+    floor = revision_floor(sandbox, spec, when(resolved["declared_at"]).date())
+    assert_backfill_window(resolved, floor)
     run = service.api.finished(str(resolved["backfill"]["run_id"]), timeout=180)
     assert run["status"] == "succeeded", run
     assert run["trigger"] == "backfill", run

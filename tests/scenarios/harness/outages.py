@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from app.providers.revisions import Frequency, revision_start
+from app.settings import Settings
 from tests.scenarios.harness.api import ADMIN, Api
 from tests.scenarios.harness.providers import ProviderSpec
 from tests.scenarios.harness.sandbox import SandboxProcess
@@ -17,21 +19,8 @@ from tests.scenarios.harness.sandbox import SandboxProcess
 OUTAGES = f"{ADMIN}/outages"
 READ_CACHE = "external_read_cache"
 
-# The shortest span each frequency's revision window can have (app/providers/revisions.py:
-# 90 days, 13 weeks, 7 biweeks, 24 months, 8 quarters, 6 halves, 15 years, with the shortest
-# month, quarter... of the calendar). A backfill after an outage starts at least this long
-# before the declaration, for every series of the provider.
-REVISION_DAYS = {
-    "daily": 90,
-    "weekly": 91,
-    "biweekly": 98,
-    "monthly": 24 * 28,
-    "quarterly": 8 * 89,
-    "semiannual": 6 * 181,
-    "annual": 15 * 365,
-}
-# The backfill API's longest window (AURUM_BACKFILL_MAX_DAYS default): no window can be longer.
-BACKFILL_MAX_DAYS = 1826
+# The backfill API's longest window (AURUM_BACKFILL_MAX_DAYS, not set by the scenarios).
+BACKFILL_MAX_DAYS = int(Settings.model_fields["backfill_max_days"].default)
 
 
 def when(text: str) -> datetime:
@@ -163,15 +152,13 @@ def provider_state(api: Api, provider: str) -> ProviderState:
     )
 
 
-def revision_floor(sandbox: SandboxProcess, spec: ProviderSpec) -> timedelta:
-    """The least a backfill after an outage of `spec`'s provider must reach back before the
-    declaration: the shortest revision window among its series (capped at the longest
-    window a backfill may have)."""
-    days = min(
-        REVISION_DAYS[sandbox.frequency(spec.name, spec.sandbox_key(series_id))]
-        for series_id in spec.datasets
-    )
-    return timedelta(days=min(days, BACKFILL_MAX_DAYS - 1))
+def revision_floor(sandbox: SandboxProcess, spec: ProviderSpec, declared: date) -> timedelta:
+    """The least a backfill after an outage of `spec`'s provider declared on `declared` must
+    reach back: the shortest revision window among its series (app/providers/revisions.py,
+    by the frequency the sandbox publishes), capped at the longest window a backfill may have."""
+    frequencies = {sandbox.frequency(spec.name, spec.sandbox_key(s)) for s in spec.datasets}
+    spans = [declared - revision_start(Frequency(f), declared) for f in frequencies]
+    return min(*spans, timedelta(days=BACKFILL_MAX_DAYS - 1))
 
 
 def targets(actions: list[dict[str, Any]]) -> set[tuple[str, str]]:
