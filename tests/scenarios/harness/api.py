@@ -39,6 +39,14 @@ class Api:
         body: dict[str, Any] = self._ok(self.get(f"{ADMIN}/health/{provider}"))
         return body
 
+    def health_overview(self) -> dict[str, Any]:
+        body: dict[str, Any] = self._ok(self.get(f"{ADMIN}/health"))
+        return body
+
+    def ratelimits(self) -> dict[str, Any]:
+        body: dict[str, Any] = self._ok(self.get(f"{ADMIN}/ratelimits"))
+        return body
+
     def breaker(self, provider: str) -> dict[str, Any]:
         body: dict[str, Any] = self._ok(self.get(f"{ADMIN}/circuit-breakers/{provider}"))
         return body
@@ -58,8 +66,24 @@ class Api:
     def pause(self, job: str) -> None:
         self._ok(self.post(f"{ADMIN}/jobs/{job}/pause", {"reason": "scenario: provider outage"}))
 
-    def resume(self, job: str) -> None:
-        self._ok(self.post(f"{ADMIN}/jobs/{job}/resume"))
+    def resume(self, job: str, reason: str | None = None) -> None:
+        self._ok(self.post(f"{ADMIN}/jobs/{job}/resume", {"reason": reason} if reason else None))
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """Every scheduler job by id (paused, pause, last run...)."""
+        body = self._ok(self.get(f"{ADMIN}/jobs"))
+        return {job["id"]: job for job in body["jobs"]}
+
+    def flag(self, name: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._ok(self.get(f"/runtime-config/v1/features/{name}"))
+        return body
+
+    def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        """Audit entries, newest first (since/until/principal/action/target as the API takes)."""
+        items: list[dict[str, Any]] = self._ok(
+            self.get("/v1/admin/audit", params={"limit": 1000, **filters})
+        )["items"]
+        return items
 
     def trigger(self, job: str, **body: Any) -> str:
         queued = self._ok(self.post(f"{ADMIN}/jobs/{job}/trigger", body or None))
@@ -107,6 +131,10 @@ class Api:
         if cursor:
             params["cursor"] = cursor
         return self.get(path, params=params)
+
+    def cache_hit(self, provider: str, series_id: str) -> bool:
+        """The first page of the series came from the read cache (`X-Cache: HIT`)."""
+        return self.observations_page(provider, series_id).headers.get("X-Cache") == "HIT"
 
     def read_series(self, provider: str, series_id: str) -> list[tuple[str, float | None]]:
         """Every observation through the read API, page after page, in the order served."""

@@ -83,3 +83,7 @@ class SandboxProcess:
             "observations"
         ]
         return observations
+
+    def frequency(self, provider: str, key: str) -> str:
+        """The series' frequency as the sandbox generates it (daily, weekly, monthly...)."""
+        return str(self._call("GET", f"/truth/{provider}/{key}")["frequency"])
