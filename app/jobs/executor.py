@@ -51,6 +51,7 @@ TASKS: dict[JobKind, Task] = {
     JobKind.COST: monitor_tasks.cost,
     JobKind.DAILY_REPORT: monitor_tasks.daily_report,
     JobKind.RETENTION: monitor_tasks.retention,
+    JobKind.OUTAGE_EXPIRY: monitor_tasks.outage_expiry,
 }
 SUMMARY_LIMIT = 2000
 

@@ -163,6 +163,12 @@ EXTERNAL_BREAKER_STATE = Gauge(
     "0 for the other states.",
     ["provider", "state"],
 )
+# Declared outages (app/outages): every replica re-reads the open ones several times a second.
+EXTERNAL_OUTAGE_OPEN = Gauge(
+    f"{PREFIX}_external_outage_open",
+    "1 while an operator-declared outage of the provider is open, 0 otherwise.",
+    ["provider"],
+)
 EXTERNAL_BREAKER_TRANSITIONS = Counter(
     f"{PREFIX}_external_circuit_breaker_transitions_total",
     "Circuit breaker state changes made by this replica.",
