@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from app.auth.dependencies import AuditDep
@@ -110,7 +111,7 @@ async def get_outage(outage_id: uuid.UUID, request: Request, session: SessionDep
     timeline = await build_timeline(session, outage)
     if "text/markdown" in request.headers.get("accept", ""):
         return Response(render_report(view, timeline), media_type=MARKDOWN)
-    return JSONResponse(view | {"timeline": timeline})
+    return JSONResponse(jsonable_encoder(view | {"timeline": timeline}))
 
 
 @router.post("/{outage_id}/resolve", responses=error_responses(404, 409, 503))
