@@ -23,8 +23,6 @@ from app.outages.views import summary
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 0.25
-# A stalled PostgreSQL holds one read at most this long (the last view stays meanwhile).
-READ_TIMEOUT_SECONDS = 1.0
 
 
 class OutageBoard:
@@ -45,7 +43,7 @@ class OutageBoard:
         return self._open.get(provider)
 
     async def refresh(self) -> None:
-        async with asyncio.timeout(READ_TIMEOUT_SECONDS), self._sessionmaker() as session:
+        async with self._sessionmaker() as session:
             current = {o.provider: summary(o) for o in await repo.open_outages(session)}
         changed = current != self._open
         self._open = current
