@@ -168,6 +168,13 @@ def breaker_state(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {"state": snapshot["state"], "forced_until": snapshot.get("forced_until")}
 
 
+def redis_down(provider: str, done: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"{provider}: Redis is unreachable, so the circuit breaker could not be {done} on "
+        "every replica; nothing was changed. Retry when /ready shows Redis up."
+    )
+
+
 async def restore_breaker(breaker: CircuitBreaker, before: dict[str, Any], steps: Steps) -> None:
     """Back to how it was: CLOSED (an OPEN breaker re-opens at its next failure)."""
     actor = steps.audit.principal.id
@@ -181,6 +188,8 @@ async def force_open(steps: Steps, breaker: CircuitBreaker, ttl_seconds: float) 
     """Force the breaker open for the outage's ttl. Redis must take it (a breaker that fell
     back to this process's memory would hold it on this replica only): else 503."""
     before = breaker_state(await breaker.snapshot())
+    if breaker.degraded:
+        raise redis_down(steps.provider, "forced open")
     if before["state"] == "forced_open":
         return action("force_open_breaker", steps.provider, before, before)
     snapshot = await breaker.force_open(
@@ -188,10 +197,7 @@ async def force_open(steps: Steps, breaker: CircuitBreaker, ttl_seconds: float) 
     )
     if breaker.degraded:
         await restore_breaker(breaker, before, steps)  # this replica's memory only
-        raise ServiceUnavailable(
-            f"{steps.provider}: Redis is unreachable, so the circuit breaker could not be "
-            "forced open on every replica; nothing was changed. Retry when /ready shows Redis up."
-        )
+        raise redis_down(steps.provider, "forced open")
     steps.change.compensations.append(lambda: restore_breaker(breaker, before, steps))
     after = breaker_state(snapshot)
     await record(

@@ -11,7 +11,7 @@ from app.audit.service import record
 from app.db.models import OutageStatus, ProviderOutage
 from app.db.repositories import outage_events as events
 from app.db.repositories import outages as repo
-from app.errors import AurumError, Conflict, ServiceUnavailable
+from app.errors import AurumError, Conflict
 from app.outages import actions as act
 from app.outages.context import OutageDeps, Outcome
 from app.outages.views import outage_view
@@ -64,15 +64,13 @@ async def _breaker_back(
         if item["action"] != "force_open_breaker" or not item["changed"]:
             continue
         found = act.breaker_state(await breaker.snapshot())
+        if breaker.degraded:  # this replica's memory says nothing of the shared state
+            raise act.redis_down(outage.provider, "closed")
         verdict = _verdict(item, found)
         if verdict == "undo":
             await act.restore_breaker(breaker, item["before"], steps)
             if breaker.degraded:
-                raise ServiceUnavailable(
-                    f"{outage.provider}: Redis is unreachable, so the circuit breaker could not "
-                    "be closed on every replica; the outage stays open. Retry when /ready "
-                    "shows Redis up."
-                )
+                raise act.redis_down(outage.provider, "closed")
             left_seconds = (outage.expires_at or datetime.now(UTC)) - datetime.now(UTC)
             ttl = max(60.0, left_seconds.total_seconds())
 
@@ -176,9 +174,6 @@ async def undo_actions(
     left: list[dict[str, Any]] = []
     await _breaker_back(steps, outage, deps, undone, left)
     probe = await _probe(steps, outage.provider, force)
-    locked = await repo.get(steps.session, outage.id, for_update=True)
-    if locked is None or locked.status != OutageStatus.OPEN:
-        raise Conflict(f"Outage {outage.id} was resolved meanwhile.")
     before = outage_view(outage)
     await _undo_db(steps, outage, undone, left)
     refused = await _backfill(steps, outage, deps, backfill)

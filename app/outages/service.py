@@ -155,7 +155,11 @@ async def resolve(
 ) -> Outcome:
     """Probe, undo, backfill; 404 unknown id, 409 already resolved or the probe still
     failing (unless `force`)."""
-    outage = await get(session, outage_id)
+    # Locked for the whole resolve, probe included: a second resolve of the same outage waits
+    # and then answers 409, instead of both moving the breaker.
+    outage = await repo.get(session, outage_id, for_update=True)
+    if outage is None:
+        raise NotFound(f"No outage {outage_id}.")
     if outage.status != OutageStatus.OPEN:
         raise Conflict(
             f"Outage {outage.id} was already resolved at {outage.resolved_at} by "

@@ -199,3 +199,33 @@ async def test_redis_breaking_before_the_breaker_leaves_nothing_applied(
         assert await redis.hget("resilience:breaker:eia", "state") in (None, "", "closed")
     finally:
         await redis.aclose()
+
+
+async def test_a_resolve_with_redis_gone_changes_nothing(
+    settings: Settings, database_url: str, redis_url: str, redis_proxy: TcpProxy
+) -> None:
+    proxied = settings.model_copy(
+        update={
+            "redis_url": redis_proxy.url_for(redis_url),
+            "rate_limit_storage_url": redis_proxy.url_for(redis_url),
+        }
+    )
+    operator = bearer(settings, Role.OPERATOR)
+    async with client_for(proxied) as client:
+        declared = await declare(client, operator)
+        assert declared.status_code == 201, declared.text
+        await redis_proxy.close()
+        response = await client.post(
+            f"{OUTAGES}/{declared.json()['id']}/resolve",
+            json={"force": True, "backfill": False},
+            headers=operator,
+        )
+        assert response.status_code == 503, response.text
+        await redis_proxy.start()
+    assert sql(database_url, "SELECT status FROM provider_outages") == [("open",)]
+    assert sql(database_url, "SELECT count(*) FROM job_pauses") == [(len(EIA_JOBS),)]
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await redis.hget("resilience:breaker:eia", "state") == "forced_open"
+    finally:
+        await redis.aclose()
