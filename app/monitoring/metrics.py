@@ -163,12 +163,6 @@ EXTERNAL_BREAKER_STATE = Gauge(
     "0 for the other states.",
     ["provider", "state"],
 )
-# Declared outages (app/outages): every replica re-reads the open ones several times a second.
-EXTERNAL_OUTAGE_OPEN = Gauge(
-    f"{PREFIX}_external_outage_open",
-    "1 while an operator-declared outage of the provider is open, 0 otherwise.",
-    ["provider"],
-)
 EXTERNAL_BREAKER_TRANSITIONS = Counter(
     f"{PREFIX}_external_circuit_breaker_transitions_total",
     "Circuit breaker state changes made by this replica.",
@@ -190,6 +184,14 @@ EXTERNAL_RETRIES = Counter(
     "Provider call attempts retried, by why: throttled, server_error, timeout, connection, "
     "body_error.",
     ["provider", "reason"],
+)
+
+
+# Declared outages (app/outages): every replica re-reads the open ones several times a second.
+EXTERNAL_OUTAGE_OPEN = Gauge(
+    f"{PREFIX}_external_outage_open",
+    "1 while an operator-declared outage of the provider is open, 0 otherwise.",
+    ["provider"],
 )
 
 
