@@ -20,6 +20,7 @@ from app.health.view_cache import ViewCache
 from app.jobs.scheduler import JobScheduler
 from app.monitoring.readiness import Phase, ReplicaState
 from app.monitoring.refresher import MetricsRefresher
+from app.outages.board import OutageBoard
 from app.quality.suites import load_suites
 from app.ratelimit.limiter import RateLimiter
 from app.resilience.redis_client import build_redis
@@ -94,6 +95,14 @@ def build_lifespan(
         app.state.health_dependencies = DependencyCache(app.state.resources, replica.checks)
         # Health and SLA bodies, computed once per interval and shared by every reader.
         app.state.health_views = ViewCache(settings.health_cache_seconds, app.state.changes)
+        # Open outages, re-read several times a second: a change drops the cached health views.
+        board = OutageBoard(
+            sessionmaker,
+            lambda: sorted(app.state.resources.providers.config.providers),
+            on_change=app.state.changes.bump,
+        )
+        app.state.resources.outages = board
+        board.start()
         # Jobs (collections, monitors, the outbox relay) run on the elected leader only.
         scheduler = JobScheduler(app.state.resources)
         app.state.resources.scheduler = scheduler
@@ -117,6 +126,7 @@ def build_lifespan(
         finally:
             replica.enter(Phase.DRAINING)
             await metrics_refresher.aclose()
+            await board.aclose()
             await scheduler.stop()  # lets runs reach a batch boundary, then frees the lock
             await stop_flags(app.state.resources.flags)
             await app.state.health_dependencies.aclose()

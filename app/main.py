@@ -50,6 +50,7 @@ from app.routers import (
     external_limits,
     identity,
     jobs,
+    outages,
     probes,
     provider_config,
     runs,
@@ -123,6 +124,7 @@ def create_app(
     protect(app, provider_config.router, ADMIN_ONLY)
     protect(app, jobs.router, ADMIN_AREA)
     protect(app, runs.router, ADMIN_AREA)
+    protect(app, outages.router, ADMIN_AREA)
     protect(app, validation.router, ADMIN_AREA)
     protect(app, external_health.router, ADMIN_AREA)
     protect(app, external_health.sla_router, ADMIN_AREA)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
     from app.jobs.scheduler import JobScheduler
+    from app.outages.board import OutageBoard
     from app.quality.suites import SuiteCatalog
     from app.ratelimit.limiter import RateLimiter
     from app.resilience.runtime import ProviderRuntime
@@ -39,3 +40,6 @@ class Resources:
     # Expectation suites (config/expectations), loaded at start; None only in hand-built
     # Resources that never validate.
     quality: SuiteCatalog | None = None
+    # This replica's view of the open outages (health, ratelimits, the gauge); None only in
+    # hand-built Resources.
+    outages: OutageBoard | None = None

@@ -282,6 +282,8 @@ def provider_view(
         "effective_requests_per_second": guard["limiter"].get("effective_requests_per_second"),
         "last_run": json_run_view(last_run),
         "paused": pause,
+        # An operator-declared outage (app/outages/board.py): current within a second.
+        "outage": resources.outages.get(name) if resources.outages is not None else None,
         "quality": validation,
     }
     return view | {"datasets": datasets}, verdict

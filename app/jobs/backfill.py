@@ -12,7 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.service import AuditContext, record
 from app.errors import Conflict, InvalidInput
+from app.jobs import control
+from app.jobs.scheduler import JobScheduler
 from app.providers.config import ProvidersConfig, ProviderSection
 from app.providers.estimates import estimate_requests
 from app.resilience.guards import ProviderGuards
@@ -149,3 +152,36 @@ def refuse_if_over(estimates: dict[str, dict[str, Any]], force: bool) -> None:
             'datasets, or send "force": true to run it anyway.',
             details={"estimate": estimates},
         )
+
+
+async def queue_runs(
+    session: AsyncSession,
+    audit: AuditContext,
+    scheduler: JobScheduler,
+    *,
+    chosen: dict[str, list[str]],
+    estimates: dict[str, dict[str, Any]],
+    start: date,
+    end: date,
+    force: bool,
+    reason: str | None,
+) -> list[dict[str, Any]]:
+    """One queued `ingest.<p>` run per provider for the leader, audited as `job.backfill`."""
+    runs = []
+    for provider, datasets in chosen.items():
+        definition = control.definition_of(scheduler, f"ingest.{provider}")
+        run = await control.queue_run(
+            session, definition, trigger="backfill",
+            parameters={"datasets": datasets, "start": start.isoformat(),
+                        "end": end.isoformat(), "forced": force},
+            progress={d: {"status": "pending", "rows": 0} for d in datasets},
+        )  # fmt: skip
+        runs.append(control.run_view(run))
+    await record(
+        session, audit, action="job.backfill", target="backfill",
+        after={"runs": [run["id"] for run in runs], "start": start, "end": end,
+               "providers": chosen, "forced": force,
+               "requests": {p: e["requests"] for p, e in estimates.items()}},
+        reason=reason,
+    )  # fmt: skip
+    return runs

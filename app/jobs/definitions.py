@@ -23,6 +23,7 @@ class JobKind(StrEnum):
     QUALITY = "monitor.quality"
     COST = "monitor.cost"
     DAILY_REPORT = "monitor.daily_report"
+    OUTAGE_EXPIRY = "monitor.outage_expiry"
     RETENTION = "maintenance.retention"
     OUTBOX_RELAY = "outbox.relay"
     OUTAGE_COMPLETENESS = "monitor.outage_completeness"
@@ -98,12 +99,16 @@ def job_definitions(
                       "Compare request cost with each provider's monthly budget"),
         JobDefinition("monitor.daily_report", JobKind.DAILY_REPORT, cadence.daily_report,
                       "Log the daily data report: rows, runs, failures, cost per provider"),
+        JobDefinition("monitor.outage_expiry", JobKind.OUTAGE_EXPIRY, cadence.outage_expiry,
+                      "Resolve declared outages past their ttl_seconds (as system)",
+                      records_runs=False),
         JobDefinition("maintenance.retention", JobKind.RETENTION, cadence.retention,
                       f"Delete observations older than {cadence.retention_days} days"),
         JobDefinition("outbox.relay", JobKind.OUTBOX_RELAY,
                       f"every {max(1, round(cadence.outbox_relay_seconds))}s",
                       "Publish committed outbox rows to Kafka", records_runs=False),
-        JobDefinition("monitor.outage_completeness", JobKind.OUTAGE_COMPLETENESS, "every 60s",
+        JobDefinition("monitor.outage_completeness", JobKind.OUTAGE_COMPLETENESS,
+                      cadence.outage_completeness,
                       "Compare stored data with the provider's after an outage's backfill",
                       records_runs=False),
     ]  # fmt: skip

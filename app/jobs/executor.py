@@ -52,6 +52,7 @@ TASKS: dict[JobKind, Task] = {
     JobKind.DAILY_REPORT: monitor_tasks.daily_report,
     JobKind.RETENTION: monitor_tasks.retention,
     JobKind.OUTAGE_COMPLETENESS: outage_tasks.outage_completeness,
+    JobKind.OUTAGE_EXPIRY: monitor_tasks.outage_expiry,
 }
 SUMMARY_LIMIT = 2000
 

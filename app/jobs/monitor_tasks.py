@@ -10,10 +10,13 @@ from sqlalchemy import text
 
 from app.jobs.context import RunContext, RunCounters
 from app.jobs.recovery import abandon_dead_runs
+from app.outages import service as outages
 
 log = logging.getLogger(__name__)
 
 FRESHNESS_TARGET = timedelta(hours=24)
+# Declared outages resolved per run at most (each probes its provider); the rest next run.
+EXPIRIES_PER_RUN = 20
 RETENTION_CHUNK = 10_000
 
 # Datasets only: a collector's own marker rows (see is_dataset) are never stale.
@@ -144,4 +147,24 @@ async def quality(ctx: RunContext) -> RunCounters:
             results[provider] = "already running"
         ctx.checkpoint()
     ctx.counters.progress = {"validation_results": results}
+    return ctx.counters
+
+
+async def outage_expiry(ctx: RunContext) -> RunCounters:
+    """Resolve declared outages past their expiry, as `system`, each in its own transaction,
+    so a forgotten outage never leaves a feed paused."""
+    # Here, not at the top: job control imports the scheduler, which imports these tasks.
+    from app.jobs.outage_operations import outage_deps
+
+    deps = outage_deps(ctx.resources)
+    expired = []
+    for _ in range(EXPIRIES_PER_RUN):
+        async with ctx.resources.sessionmaker() as session:
+            outcome = await outages.expire_next(session=session, deps=deps)
+            if outcome is None:
+                break
+            await outages.commit(session, outcome, ctx.resources.flags)
+        log.info("outage %s of %s expired", outcome.outage.id, outcome.outage.provider)
+        expired.append(str(outcome.outage.id))
+    ctx.counters.progress = {"expired": expired}
     return ctx.counters

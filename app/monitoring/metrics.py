@@ -187,6 +187,14 @@ EXTERNAL_RETRIES = Counter(
 )
 
 
+# Declared outages (app/outages): every replica re-reads the open ones several times a second.
+EXTERNAL_OUTAGE_OPEN = Gauge(
+    f"{PREFIX}_external_outage_open",
+    "1 while an operator-declared outage of the provider is open, 0 otherwise.",
+    ["provider"],
+)
+
+
 # The guarded client (app/resilience/client.py).
 EXTERNAL_REQUESTS = Counter(
     f"{PREFIX}_external_requests_total",

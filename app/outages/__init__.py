@@ -1,0 +1,1 @@
+"""Declared provider outages: the runbook's mitigation applied and undone as one change."""

@@ -104,6 +104,11 @@ class JobsSection(_Strict):
     daily_report: Schedule = "0 9 * * *"
     retention: Schedule = "30 4 * * *"
     probe: Schedule = "every 1m"
+    # Declared outages past their ttl_seconds resolve themselves (monitor.outage_expiry).
+    outage_expiry: Schedule = "every 30s"
+    # After an outage's backfill, stored data is compared with the provider's
+    # (monitor.outage_completeness).
+    outage_completeness: Schedule = "every 60s"
     outbox_relay_seconds: float = Field(default=1.0, gt=0, le=60)
     # Raw external data is kept five years (runbook default); older observations are deleted.
     retention_days: int = Field(default=1826, ge=30)

@@ -31,16 +31,18 @@ def _quota_view(usage: QuotaUsage) -> dict[str, Any]:
     return usage.as_dict()
 
 
-async def _ratelimit_view(guard: ProviderGuard) -> dict[str, Any]:
+async def _ratelimit_view(request: Request, guard: ProviderGuard) -> dict[str, Any]:
     limiter, usage, throttled = await asyncio.gather(
         guard.limiter.state(), guard.quota.usage(), guard.throttled_last_hour()
     )
+    board = request.app.state.resources.outages
     return {
         "provider": guard.provider,
         "rate_limit": limiter,
         "quota": _quota_view(usage),
         "throttled_last_hour": throttled,
         "degraded": guard.limiter.degraded or guard.quota.degraded,
+        "outage": board.get(guard.provider) if board is not None else None,
     }
 
 
@@ -49,13 +51,13 @@ async def list_ratelimits(request: Request) -> dict[str, Any]:
     """Configured and effective outbound rate, burst, tokens, adaptive state, and quota use
     (used/limit/remaining/reset, projected exhaustion) per provider."""
     guards = list(_guards(request))
-    views = await asyncio.gather(*(_ratelimit_view(guard) for guard in guards))
+    views = await asyncio.gather(*(_ratelimit_view(request, guard) for guard in guards))
     return {"providers": {view["provider"]: view for view in views}}
 
 
 @router.get("/ratelimits/{provider}")
 async def get_ratelimit(provider: str, request: Request) -> dict[str, Any]:
-    return await _ratelimit_view(_guards(request)[provider])
+    return await _ratelimit_view(request, _guards(request)[provider])
 
 
 class RateLimitChange(BaseModel):
@@ -104,7 +106,7 @@ async def change_ratelimit(
     guard = await _change(
         request, session, audit, provider, changes, reason=body.reason, action="ratelimit.change"
     )
-    return await _ratelimit_view(guard)
+    return await _ratelimit_view(request, guard)
 
 
 @router.delete("/quotas/{provider}", responses=error_responses(503))

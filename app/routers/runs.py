@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.audit.service import record
 from app.auth.dependencies import AuditDep
 from app.db.models import RunStatus
 from app.db.repositories import runs as run_repo
@@ -111,22 +110,8 @@ async def start_backfill(
         response.status_code = status.HTTP_200_OK
         return {"dry_run": True, "estimate": estimates, "runs": []}
     backfill.refuse_if_over(estimates, body.force)
-    scheduler = scheduler_of(request)
-    runs = []
-    for provider, datasets in chosen.items():
-        definition = control.definition_of(scheduler, f"ingest.{provider}")
-        run = await control.queue_run(
-            session, definition, trigger="backfill",
-            parameters={"datasets": datasets, "start": body.start.isoformat(),
-                        "end": body.end.isoformat(), "forced": body.force},
-            progress={d: {"status": "pending", "rows": 0} for d in datasets},
-        )  # fmt: skip
-        runs.append(control.run_view(run))
-    await record(
-        session, audit, action="job.backfill", target="backfill",
-        after={"runs": [run["id"] for run in runs], "start": body.start, "end": body.end,
-               "providers": chosen, "forced": body.force,
-               "requests": {p: e["requests"] for p, e in estimates.items()}},
-        reason=body.reason,
+    runs = await backfill.queue_runs(
+        session, audit, scheduler_of(request), chosen=chosen, estimates=estimates,
+        start=body.start, end=body.end, force=body.force, reason=body.reason,
     )  # fmt: skip
     return {"dry_run": False, "estimate": estimates, "runs": runs}

@@ -67,7 +67,8 @@ async def _reload_config(database_url: str) -> tuple[str, dict[str, Any]]:
 
 def _sql(database_url: str, query: str, *params: Any) -> Any:
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        return conn.execute(query, params).fetchone() if "RETURNING" in query else None
+        cursor = conn.execute(query, params)
+        return cursor.fetchone() if "RETURNING" in query else None
 
 
 async def _pause_job(database_url: str) -> tuple[str, dict[str, Any]]:
@@ -110,7 +111,32 @@ async def _run_validation(database_url: str) -> tuple[str, dict[str, Any]]:
     return "/v1/admin/external/validation/worldbank/run", {}
 
 
+# An outage's own row only: its mitigation (jobs, breaker, flags) writes one row per change,
+# tested in tests/outages.
+NO_ACTIONS = {"pause_jobs": False, "force_open_breaker": False, "read_cache": False}
+
+
+async def _declare_outage(database_url: str) -> tuple[str, dict[str, Any]]:
+    _sql(database_url, "DELETE FROM provider_outages WHERE provider = 'worldbank'")
+    return "/v1/admin/external/outages", {
+        "provider": "worldbank", "reason": "drill", "actions": NO_ACTIONS,
+    }  # fmt: skip
+
+
+async def _resolve_outage(database_url: str) -> tuple[str, dict[str, Any]]:
+    _sql(database_url, "DELETE FROM provider_outages WHERE provider = 'worldbank'")
+    row = _sql(
+        database_url,
+        "INSERT INTO provider_outages (id, provider, status, reason, declared_by) "
+        "VALUES (gen_random_uuid(), 'worldbank', 'open', 'drill', 'test') RETURNING id",
+    )
+    body = {"force": True, "backfill": False}
+    return f"/v1/admin/external/outages/{row[0]}/resolve", body
+
+
 EXAMPLES: dict[tuple[str, str], Example] = {
+    ("POST", "/v1/admin/external/outages"): _declare_outage,
+    ("POST", "/v1/admin/external/outages/{outage_id}/resolve"): _resolve_outage,
     ("POST", "/v1/admin/external/jobs/{job_id}/pause"): _pause_job,
     ("POST", "/v1/admin/external/jobs/{job_id}/resume"): _resume_job,
     ("POST", "/v1/admin/external/jobs/{job_id}/trigger"): _trigger_job,

@@ -123,6 +123,7 @@ FOR = {
     "ExternalErrorRateHigh": "5m",
     "ExternalLatencyHigh": "5m",
     "ExternalCircuitBreakerOpen": "1m",
+    "ExternalProviderOutageDeclared": None,
     "ExternalDataStale": "5m",
     "ExternalDataStaleWeekly": "5m",
     "ExternalDataQualityLow": "10m",
@@ -143,7 +144,7 @@ RUNBOOKS = {
 def test_every_alert_has_a_severity_a_runbook_and_the_runbook_timing() -> None:
     alerts = _alerts()
     for rule in alerts:
-        assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]  # type: ignore[index]
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}, rule["alert"]  # type: ignore[index]
         url = str(rule["annotations"]["runbook_url"])  # type: ignore[index]
         match = re.fullmatch(r"https://runbooks\.aurum\.invalid/(.+)#[a-z0-9-]+", url)
         assert match and match[1] in RUNBOOKS, (rule["alert"], url)
@@ -162,12 +163,16 @@ def test_no_alert_groups_by_a_scrape_target_label() -> None:
 
 def test_the_dashboard_queries_only_exported_metrics() -> None:
     known = exported() | PENDING
-    panels = json.loads(DASHBOARD.read_text())["panels"]
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
     assert panels
     for panel in panels:
         for target in panel["targets"]:
             names = metric_names(target["expr"])
             assert names and names <= known, f"{panel['title']}: {sorted(names - known)}"
+    for annotation in dashboard.get("annotations", {}).get("list", []):
+        names = metric_names(annotation["expr"])
+        assert names and names <= known, f"{annotation['name']}: {sorted(names - known)}"
 
 
 def test_the_parser_finds_metric_names() -> None:

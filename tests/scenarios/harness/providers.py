@@ -101,6 +101,9 @@ def provider_file(
         "cost": YEARLY,
         "daily_report": YEARLY,
         "retention": YEARLY,
+        # The outage scenarios wait on these two: a TTL expiry and the completeness check.
+        "outage_expiry": "every 5s",
+        "outage_completeness": "every 5s",
     }
     for name, section in data["providers"].items():
         spec = PROVIDERS[name]
