@@ -22,7 +22,7 @@ ANOTHER_OUTAGE = "another outage is open"
 
 
 def _verdict(item: dict[str, Any], found: dict[str, Any]) -> str:
-    """undo: still as the outage left it; already: back as it was; left: someone changed it."""
+    """undo: still as the outage left it; already: someone put it back; left: someone changed it."""
     if act.still_as(item["action"], found, item["after"]):
         return "undo"
     if act.still_as(item["action"], found, item["before"]):
@@ -87,7 +87,7 @@ async def _breaker_back(
             )  # fmt: skip
             undone.append(_entry(item))
         elif verdict == "already":
-            undone.append(_entry(item, note="already as before"))
+            left.append(_entry(item, found, reason="already put back by someone else meanwhile"))
         else:
             left.append(_entry(item, found, reason="changed by someone else meanwhile"))
 
@@ -128,7 +128,7 @@ async def _undo_db(
             await _undo(steps, item)
             undone.append(_entry(item))
         elif verdict == "already":
-            undone.append(_entry(item, note="already as before"))
+            left.append(_entry(item, found, reason="already put back by someone else meanwhile"))
         else:
             left.append(_entry(item, found, reason="changed by someone else meanwhile"))
 

@@ -1,27 +1,13 @@
-"""`aurum outage ...` against the outages API (/v1/admin/external/outages).
-
-The API is built beside the CLI: until a service has it, only the first test runs (a clear
-one-line error naming the missing API, and `status` still works); once it is there, that test
-skips and the lifecycle tests run: declare, see it in `status --check`, 409 on a second
-declaration, show, resolve by provider name, 409/no open outage afterwards, report."""
+"""`aurum outage ...` against the outages API (/v1/admin/external/outages): declare, see it in
+`status --check`, 409 on a second declaration, show, resolve by provider name, 409/no open
+outage afterwards, report."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
-import httpx
-import pytest
-
 from tests.cli.conftest import Live
-
-OUTAGES = "/v1/admin/external/outages"
-
-
-def _has_outages_api(live: Live) -> bool:
-    reply = httpx.get(f"{live.url}{OUTAGES}", headers={"X-API-Key": live.operator_key})
-    return not (reply.status_code == 404 and reply.json()["message"].startswith("No route"))
 
 
 def _eventually(check: Callable[[], bool], seconds: float = 5) -> bool:
@@ -34,34 +20,12 @@ def _eventually(check: Callable[[], bool], seconds: float = 5) -> bool:
     return True
 
 
-@pytest.fixture
-def with_outages_api(live: Live) -> Live:
-    if not _has_outages_api(live):
-        pytest.skip("this service has no outages API yet")
-    return live
-
-
-def test_a_service_without_the_outages_api_is_named_in_one_line(live: Live) -> None:
-    if _has_outages_api(live):
-        pytest.skip("the service has the outages API")
-    for args in (["outage", "list"], ["outage", "start", "eia", "--reason", "EIA 5xx"]):
-        result = live.run(*args)
-        assert result.exit_code == 3, args
-        [line] = result.stderr.strip().splitlines()
-        assert line.startswith("aurum: error: HTTP 404")
-        assert "does not have this API" in line
-    status = live.run("status", "--check")
-    assert status.exit_code == 0 and "no outages API" in status.stdout
-    assert json.loads(live.run("--json", "status").stdout)["outages"] is None
-
-
 def test_declaring_needs_a_reason(live: Live) -> None:
     result = live.run("outage", "start", "eia")
     assert result.exit_code == 2 and "--reason" in result.stderr
 
 
-def test_the_outage_lifecycle_in_two_commands(with_outages_api: Live) -> None:
-    live = with_outages_api
+def test_the_outage_lifecycle_in_two_commands(live: Live) -> None:
     declared = live.json("outage", "start", "eia", "--reason", "EIA 5xx", "--ttl", "1h")
     assert declared["status"] == "open" and declared["provider"] == "eia"
     applied = {(a["action"], a["target"]) for a in declared["actions"]}
@@ -98,8 +62,7 @@ def test_the_outage_lifecycle_in_two_commands(with_outages_api: Live) -> None:
     assert latest.stdout.splitlines()[:1] == report.stdout.splitlines()[:1]
 
 
-def test_declaring_with_actions_switched_off(with_outages_api: Live) -> None:
-    live = with_outages_api
+def test_declaring_with_actions_switched_off(live: Live) -> None:
     declared = live.json(
         "outage", "start", "noaa", "--no-pause", "--no-read-cache", "--reason", "NOAA slow"
     )
@@ -109,7 +72,7 @@ def test_declaring_with_actions_switched_off(with_outages_api: Live) -> None:
     assert resolved["status"] == "resolved" and resolved["backfill"] is None
 
 
-def test_an_unknown_provider_is_404_listing_the_known_ones(with_outages_api: Live) -> None:
-    result = with_outages_api.run("outage", "start", "bloomberg", "--reason", "x")
+def test_an_unknown_provider_is_404_listing_the_known_ones(live: Live) -> None:
+    result = live.run("outage", "start", "bloomberg", "--reason", "x")
     assert result.exit_code == 3
     assert "HTTP 404" in result.stderr and "eia, fred, noaa, worldbank" in result.stderr
