@@ -139,7 +139,11 @@ async def stored_values(
 
 
 async def get_for_update(session: AsyncSession, outage_id: uuid.UUID) -> ProviderOutage | None:
-    query = select(ProviderOutage).where(col(ProviderOutage.id) == outage_id).with_for_update()
+    query = (
+        select(ProviderOutage)
+        .where(col(ProviderOutage.id) == outage_id)
+        .with_for_update(key_share=True)
+    )
     return (await session.execute(query)).scalar_one_or_none()
 
 

@@ -26,7 +26,10 @@ async def get(
 ) -> ProviderOutage | None:
     query = select(ProviderOutage).where(col(ProviderOutage.id) == outage_id)
     if for_update:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE: an outage event inserted meanwhile (a breaker or health transition
+        # the resolve's own probe causes) takes KEY SHARE on this row for its foreign key;
+        # FOR UPDATE would make it wait for the resolve to commit.
+        query = query.with_for_update(key_share=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -57,7 +60,7 @@ async def due_to_expire(
         )
         .order_by(col(ProviderOutage.expires_at))
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     return (await session.execute(query)).scalars().all()
 
