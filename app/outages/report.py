@@ -8,6 +8,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from app.outages.wording import change_text, state_text
+
 DETAILS_SHOWN = 50
 
 
@@ -36,6 +38,12 @@ def _parse(value: Any) -> datetime | None:
         return None
 
 
+def moment(value: Any) -> str:
+    """`2026-12-07 17:02:20`: a time to the second, for people (the JSON keeps the rest)."""
+    parsed = _parse(value)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S") if parsed is not None else cell(value)
+
+
 def duration(start: Any, end: Any) -> str:
     """`2 h 05 min`, `3 min 12 s`; empty when either end is unknown."""
     first, last = _parse(start), _parse(end)
@@ -62,7 +70,9 @@ def render_report(view: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
     lines += _completeness(view)
     lines += ["## Timeline", ""]
     if timeline:
-        rows = [[e.get("at"), e.get("kind"), e.get("actor"), e.get("summary")] for e in timeline]
+        rows = [
+            [moment(e.get("at")), e.get("kind"), e.get("actor"), e.get("summary")] for e in timeline
+        ]
         lines += table(["Time (UTC)", "Kind", "Actor", "What happened"], rows)
     else:
         lines.append("Nothing recorded.")
@@ -77,10 +87,10 @@ def _summary(view: dict[str, Any]) -> list[str]:
         ["Status", view.get("status")],
         ["Outage id", view.get("id")],
         ["Declared by", view.get("declared_by")],
-        ["Declared at", view.get("declared_at")],
-        ["Expires at", view.get("expires_at")],
+        ["Declared at (UTC)", moment(view.get("declared_at"))],
+        ["Expires at (UTC)", None if end else moment(view.get("expires_at"))],
         ["Resolved by", view.get("resolved_by")],
-        ["Resolved at", end],
+        ["Resolved at (UTC)", moment(end) if end else None],
         ["Duration", lasted if end else (f"open ({lasted} so far)" if lasted else "open")],
         ["Reason", view.get("reason")],
         ["Resolve reason", view.get("resolve_reason")],
@@ -113,11 +123,9 @@ def _mitigation(view: dict[str, Any]) -> list[str]:
             fate = "in effect"
         else:
             fate = "not undone"
-        rows.append(
-            [action.get("action"), action.get("target"), action.get("before"),
-             action.get("after"), fate]
-        )  # fmt: skip
-    return [*lines, *table(["Action", "Target", "Before", "After", "At resolve"], rows), ""]
+        change = action.get("change") or change_text(action)
+        rows.append([action.get("action"), action.get("target"), change, fate])
+    return [*lines, *table(["Action", "Target", "Change", "At resolve"], rows), ""]
 
 
 def _left_alone(view: dict[str, Any]) -> list[str]:
@@ -127,9 +135,12 @@ def _left_alone(view: dict[str, Any]) -> list[str]:
         none = "Nothing." if view.get("status") == "resolved" else "Not resolved yet."
         return [*lines, none, ""]
     rows = [
-        [i.get("action"), i.get("target"), i.get("expected"), i.get("found"), i.get("reason")]
+        [
+            i.get("action"), i.get("target"), state_text(str(i.get("action")), i.get("expected")),
+            state_text(str(i.get("action")), i.get("found")), i.get("reason"),
+        ]
         for i in items
-    ]
+    ]  # fmt: skip
     return [*lines, *table(["Action", "Target", "Expected", "Found", "Why"], rows), ""]
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
 from app.db.models import JobRun, ProviderOutage
+from app.outages.wording import change_text
 
 DEFAULT_TTL_SECONDS = 14_400
 
@@ -69,7 +70,7 @@ def outage_view(outage: ProviderOutage, run: JobRun | None = None) -> dict[str, 
         "declared_by": outage.declared_by,
         "declared_at": _iso(outage.declared_at),
         "expires_at": _iso(outage.expires_at),
-        "actions": list(outage.applied_actions or []),
+        "actions": [a | {"change": change_text(a)} for a in outage.applied_actions or []],
         "resolved_at": _iso(outage.resolved_at),
         "resolved_by": outage.resolved_by,
         "resolve_reason": outage.resolve_reason,

@@ -21,29 +21,29 @@ def _view(**changes: Any) -> dict[str, Any]:
             {
                 "action": "pause_job",
                 "target": "ingest.eia",
-                "before": False,
-                "after": True,
+                "before": {"paused": False},
+                "after": {"paused": True, "by": "jwt:oncall", "reason": "EIA 5xx"},
                 "changed": True,
             },
             {
                 "action": "force_open_breaker",
                 "target": "eia",
-                "before": "closed",
-                "after": "forced_open",
+                "before": {"state": "closed", "forced_until": None},
+                "after": {"state": "forced_open", "forced_until": "2026-12-07T14:00:00Z"},
                 "changed": True,
             },
             {
                 "action": "flag",
                 "target": "external_read_cache",
-                "before": True,
-                "after": True,
+                "before": {"enabled": True, "configuration": {"ttl_seconds": 900}},
+                "after": {"enabled": True, "configuration": {"ttl_seconds": 900}},
                 "changed": False,
             },
             {
                 "action": "fallback",
                 "target": "provider_fallback",
-                "before": {},
-                "after": {"eia": True},
+                "before": {"enabled": False, "value": None},
+                "after": {"enabled": True, "value": True},
                 "changed": True,
             },
         ],
@@ -60,8 +60,8 @@ def _view(**changes: Any) -> dict[str, Any]:
                 {
                     "action": "fallback",
                     "target": "provider_fallback",
-                    "expected": {"eia": True},
-                    "found": {"eia": True, "fred": True},
+                    "expected": {"enabled": True, "value": True},
+                    "found": {"enabled": False, "value": True},
                 },
             ],
             "backfill_refused": None,
@@ -122,13 +122,19 @@ def test_a_resolved_outage_with_its_backfill_and_an_incomplete_check() -> None:
         assert f"\n## {heading}\n" in report
     assert "| Duration | 2 h 05 min |" in report
     assert "| Declared by | jwt:oncall |" in report
-    assert "| Resolved at | 2026-12-07T12:05:30Z |" in report
+    assert "| Resolved at (UTC) | 2026-12-07 12:05:30 |" in report
     assert "| Probe at resolve | ok |" in report
-    assert "| pause_job | ingest.eia | false | true | undone |" in report
-    assert "| force_open_breaker | eia | closed | forced_open | undone |" in report
-    assert "| flag | external_read_cache | true | true | already so: not undone |" in report
-    assert '| fallback | provider_fallback | {} | {"eia": true} | left alone |' in report
-    left = '| fallback | provider_fallback | {"eia": true} | {"eia": true, "fred": true} |'
+    assert "| pause_job | ingest.eia | running -> paused | undone |" in report
+    assert (
+        "| force_open_breaker | eia | closed -> forced_open until 2026-12-07T14:00:00Z | undone |"
+        in report
+    )
+    assert (
+        "| flag | external_read_cache | already on (ttl_seconds=900) | already so: not undone |"
+        in report
+    )
+    assert "| fallback | provider_fallback | provider -> mirror | left alone |" in report
+    left = "| fallback | provider_fallback | mirror | provider |"
     assert left in report
     assert "| Rows new | 3 |" in report and "| Rows changed | 7 |" in report
     assert "| Status | succeeded |" in report
@@ -136,7 +142,7 @@ def test_a_resolved_outage_with_its_backfill_and_an_incomplete_check() -> None:
     assert "| electricity/retail-sales:monthly:CO/RES:price | 1 | 2 |" in report
     assert "RBRTE" not in report  # a series that matched is not listed
     assert (
-        "| 2026-12-07T10:03:00Z | run | replica-a | scheduled run of ingest.eia refused: "
+        "| 2026-12-07 10:03:00 | run | replica-a | scheduled run of ingest.eia refused: "
         "CircuitOpen: eia \\| open second line |"
     ) in report
     # Every table row has as many cells as its header.
@@ -162,7 +168,7 @@ def test_an_open_outage_and_a_refused_backfill() -> None:
         TIMELINE[:2],
     )
     assert "| Duration | open (" in report or "| Duration | open |" in report
-    assert "| pause_job | ingest.eia | false | true | in effect |" in report
+    assert "| pause_job | ingest.eia | running -> paused | in effect |" in report
     assert "Not resolved yet." in report
 
     refused = _view(

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from app.cli.ops.base import JSON_HELP, Session, cell, key_values, new_app, table, ttl_seconds, when
+from app.cli.ops.base import JSON_HELP, Session, key_values, new_app, table, ttl_seconds, when
 from app.cli.ops.client import path
 from app.cli.ops.exits import CliError, Exit
 from app.cli.ops.runs import follow_run
@@ -45,14 +45,71 @@ def find(session: Session, target: str, *, open_only: bool) -> dict[str, Any]:
     return dict(found[0])
 
 
+def _fates(outage: dict[str, Any]) -> dict[tuple[Any, Any], str]:
+    """What the resolve did with each action: undone, or left alone and why."""
+    resolution = outage.get("resolution") or {}
+    fates = {(a.get("action"), a.get("target")): "undone" for a in resolution.get("undone") or []}
+    for item in resolution.get("left_alone") or []:
+        fates[(item.get("action"), item.get("target"))] = f"left alone: {item.get('reason')}"
+    return fates
+
+
 def _actions(outage: dict[str, Any]) -> list[list[Any]]:
+    fates = _fates(outage)
+    open_ = outage.get("status") == "open"
     return [
-        [a.get("action"), a.get("target"), a.get("before"), a.get("after"), a.get("changed")]
+        [
+            a.get("action"),
+            a.get("target"),
+            a.get("change"),
+            fates.get((a.get("action"), a.get("target")), "in effect" if open_ else "-"),
+        ]
         for a in outage.get("actions") or []
     ]
 
 
+def _backfill(outage: dict[str, Any]) -> str | None:
+    backfill = outage.get("backfill")
+    refused = (outage.get("resolution") or {}).get("backfill_refused")
+    if refused:
+        return f"refused: {refused.get('reason')}"
+    if not backfill:
+        return None
+    window = f"{str(backfill.get('window_start'))[:10]}..{str(backfill.get('window_end'))[:10]}"
+    return (
+        f"run {str(backfill.get('run_id'))[:8]} {backfill.get('status')}, {window}, "
+        f"{backfill.get('rows_new') or 0} new / {backfill.get('rows_changed') or 0} changed"
+    )
+
+
+def _completeness(outage: dict[str, Any]) -> str | None:
+    result = outage.get("completeness")
+    if not result:
+        return "not checked yet" if outage.get("backfill") else None
+    if result.get("error"):
+        return f"could not be checked: {result['error']}"
+    checked = f"{result.get('series_checked')} series checked"
+    if result.get("complete"):
+        return f"complete: stored data matches the provider ({checked})"
+    return (
+        f"INCOMPLETE: {result.get('missing')} missing, {result.get('different')} different "
+        f"({checked})"
+    )
+
+
+def _probe(outage: dict[str, Any]) -> str | None:
+    probe = (outage.get("resolution") or {}).get("probe")
+    if not probe:
+        return None
+    if probe.get("ok"):
+        return "ok"
+    return f"failed: {probe.get('error')}" + (
+        " (resolved with --force)" if probe.get("forced") else ""
+    )
+
+
 def _render(session: Session, outage: dict[str, Any]) -> None:
+    resolved = outage.get("resolved_at")
     session.out.print(
         key_values(
             [
@@ -61,24 +118,19 @@ def _render(session: Session, outage: dict[str, Any]) -> None:
                 ("status", outage.get("status")),
                 ("reason", outage.get("reason")),
                 ("declared", f"{when(outage.get('declared_at'))} by {outage.get('declared_by')}"),
-                ("expires", when(outage.get("expires_at"))),
+                ("expires", None if resolved else when(outage.get("expires_at"))),
                 (
                     "resolved",
-                    f"{when(outage.get('resolved_at'))} by {outage.get('resolved_by')}"
-                    if outage.get("resolved_at")
-                    else None,
+                    f"{when(resolved)} by {outage.get('resolved_by')}" if resolved else None,
                 ),
-                ("backfill", outage.get("backfill")),
-                ("completeness", outage.get("completeness")),
+                ("probe", _probe(outage)),
+                ("backfill", _backfill(outage)),
+                ("completeness", _completeness(outage)),
             ]
         )
     )
-    columns = ["action", "target", "before", "after", "changed"]
+    columns = ["action", "target", "change", "at resolve" if resolved else "now"]
     session.out.print(table("actions", columns, _actions(outage)))
-    resolution = outage.get("resolution") or {}
-    for key in ("probe", "undone", "left_alone", "backfill_refused"):
-        if resolution.get(key):
-            session.out.print(f"{key.replace('_', ' ')}: {cell(resolution[key])}")
     timeline = outage.get("timeline")
     if timeline:
         rows = [
