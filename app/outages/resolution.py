@@ -123,6 +123,12 @@ async def _undo_db(
                 for a in heir.applied_actions or []
             ]  # fmt: skip
             steps.session.add(heir)
+            await events.add(
+                steps.session, heir.id, kind="action", actor=steps.audit.principal.id,
+                summary=f"flag {act.READ_CACHE}: handed over by the outage of "
+                f"{outage.provider} as it resolved; this outage turns it off when it resolves",
+                detail={"action": "flag", "target": act.READ_CACHE, "from_outage": str(outage.id)},
+            )  # fmt: skip
             left.append(_entry(item, found, reason=ANOTHER_OUTAGE, outage_id=str(heir.id)))
         elif verdict == "undo":
             await _undo(steps, item)

@@ -1,7 +1,8 @@
 """An outage's timeline, merged from what the service recorded: the outage row (declared,
 each applied action with before/after, resolved), its events (breaker and health
 transitions, undo, backfill, completeness), the provider's failed, refused and skipped runs
-of the window, the backfill run with its rows, and the audit rows about the provider.
+of the window and of the hour before it, the backfill run with its rows, and the audit rows
+about the provider.
 
 Sources overlap: the declaration's own audit rows repeat its actions, and the service may
 record an action or a resolve as an event too. An entry that another source already shows
@@ -22,6 +23,7 @@ from app.db.repositories import outage_timeline as repo
 MAX_ENTRIES = 500
 EVENT_LIMIT = 300
 RUN_LIMIT = 100
+LEAD_UP = timedelta(hours=1)
 AUDIT_LIMIT = 100
 # An audit row this close to a step the timeline already shows, on the same target, is that
 # step's own audit row (written in the same transaction).
@@ -123,7 +125,9 @@ async def build_timeline(session: AsyncSession, outage: ProviderOutage) -> list[
         backfill = await repo.run(session, outage.backfill_run_id)
         if backfill is not None:
             _backfill(timeline, backfill, events)
-    runs = list(await repo.notable_runs(session, outage.provider, start, end, limit=RUN_LIMIT))
+    # The hour before the declaration: the failed runs that led to it.
+    lead_up = start - LEAD_UP
+    runs = list(await repo.notable_runs(session, outage.provider, lead_up, end, limit=RUN_LIMIT))
     if len(runs) > RUN_LIMIT:
         runs = runs[:RUN_LIMIT]
         timeline.notes.append(f"only the first {RUN_LIMIT} failed or skipped runs are shown")
@@ -131,7 +135,9 @@ async def build_timeline(session: AsyncSession, outage: ProviderOutage) -> list[
         if backfill is None or run.id != backfill.id:
             _run(timeline, run)
     rows = list(
-        await repo.audit_rows(session, outage.provider, outage.id, start, end, limit=AUDIT_LIMIT)
+        await repo.audit_rows(
+            session, outage.provider, outage.id, start, end, limit=AUDIT_LIMIT, shared_from=start
+        )
     )
     if len(rows) > AUDIT_LIMIT:
         rows = rows[:AUDIT_LIMIT]

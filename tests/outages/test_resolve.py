@@ -176,7 +176,9 @@ async def test_an_expired_outage_resolves_itself_as_system(services: dict[str, A
             await asyncio.sleep(0.1)
         assert body is not None, "the outage did not expire"
         assert body["resolved_by"] == "system" and body["resolve_reason"] == "expired"
-        assert body["timeline"][-1]["kind"] == "expired"
+        # What follows the expiry (health moving as the jobs resume) may come after it.
+        kinds = [entry["kind"] for entry in body["timeline"]]
+        assert "expired" in kinds and kinds.index("declared") < kinds.index("expired")
         assert body["backfill"]["run_id"] is not None
         after = await _state(outage)
         assert after["paused"] == set() and after["breaker"] == "closed"

@@ -107,7 +107,8 @@ async def test_every_step_once_in_time_order(
              error_summary="the job's previous run was still running"),
         _run("eia", t0 + timedelta(minutes=8), "succeeded"),
         _run("fred", t0 + timedelta(minutes=9), "failed", error_summary="ProviderError: 500"),
-        _run("eia", t0 - timedelta(hours=1), "failed", error_summary="before the outage"),
+        _run("eia", t0 - timedelta(hours=2), "failed", error_summary="long before the outage"),
+        _run("eia", t0 - timedelta(minutes=10), "failed", error_summary="ProviderError: 502"),
         # Audit: the declaration's own rows repeat its actions; another operator's flag
         # change in the window is a step of its own; other providers and times are not.
         _audit(t0, "jwt:oncall", "outage.declare", f"outage:{oid}", reason="EIA 5xx"),
@@ -129,8 +130,10 @@ async def test_every_step_once_in_time_order(
     assert all(e["at"].endswith("Z") and set(e) == {"at", "kind", "actor", "summary", "detail"}
                for e in entries)  # fmt: skip
     kinds = [e["kind"] for e in entries]
-    assert kinds[0] == "declared" and kinds[-1] == "completeness"
-    declared = entries[0]
+    # The failed run ten minutes before the declaration is its lead-up; two hours before is not.
+    assert kinds[:2] == ["run", "declared"] and kinds[-1] == "completeness"
+    assert "502" in entries[0]["summary"]
+    declared = entries[1]
     assert declared["actor"] == "jwt:oncall" and declared["detail"]["ttl_seconds"] == 4 * 3600
     assert declared["detail"]["reason"] == "EIA 5xx"
 
@@ -140,7 +143,7 @@ async def test_every_step_once_in_time_order(
     assert "nothing to undo" in unchanged["summary"]
     assert unchanged["detail"]["before"] is True and unchanged["detail"]["after"] is True
 
-    runs = [e for e in entries if e["kind"] == "run"]
+    runs = [e for e in entries if e["kind"] == "run"][1:]
     assert [r["detail"]["outcome"] for r in runs] == ["refused", "failed", "skipped"]
     assert "refused" in runs[0]["summary"] and "503" in runs[1]["summary"]
 

@@ -54,18 +54,20 @@ async def run(session: AsyncSession, run_id: uuid.UUID) -> JobRun | None:
     return await session.get(JobRun, run_id)
 
 
+# Flags every outage turns on: shared by the providers, so only their changes while this
+# outage was open belong to its timeline (before it, they are another outage's).
+SHARED_TARGETS = ("flag:external_read_cache", "flag:provider_fallback", "flag:provider_enabled")
+
+
 def audit_targets(provider: str, outage_id: uuid.UUID) -> list[str]:
-    """Audit targets that concern a provider's outage: the outage, the provider (breaker,
-    quota, rate and budget changes), its jobs and the flags an outage turns on."""
+    """Audit targets of this provider's outage alone: the outage, the provider (breaker,
+    quota, rate and budget changes) and its jobs."""
     return [
         f"outage:{outage_id}",
         f"provider:{provider}",
         f"job:ingest.{provider}",
         f"job:ingest.{provider}.bulk",
         f"job:probe.{provider}",
-        "flag:external_read_cache",
-        "flag:provider_fallback",
-        "flag:provider_enabled",
     ]
 
 
@@ -77,9 +79,10 @@ async def audit_rows(
     end: datetime,
     *,
     limit: int,
+    shared_from: datetime | None = None,
 ) -> Sequence[AuditLog]:
-    """Audit rows of the window about the provider, its jobs, the outage flags, or a backfill
-    that names it; oldest first, at most `limit` + 1."""
+    """Audit rows of the window about the provider, its jobs, a backfill that names it, or
+    (from `shared_from` on) the flags outages share; oldest first, at most `limit` + 1."""
     query = (
         select(AuditLog)
         .where(
@@ -87,6 +90,10 @@ async def audit_rows(
             col(AuditLog.occurred_at) <= end,
             or_(
                 col(AuditLog.target).in_(audit_targets(provider, outage_id)),
+                and_(
+                    col(AuditLog.target).in_(SHARED_TARGETS),
+                    col(AuditLog.occurred_at) >= (shared_from or start),
+                ),
                 and_(
                     col(AuditLog.target) == "backfill",
                     col(AuditLog.after)["providers"].has_key(provider),
