@@ -1,0 +1,114 @@
+"""The dashboard's server side over HTTP (in-process): sign-in and its cookie, CSRF, CSP,
+roles. The browser tests (tests/ui/test_browser_*.py) drive the same pages in Chromium."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from app.auth.principal import Role
+from app.settings import Settings
+from tests.support.apps import client_for
+from tests.support.auth import bearer, new_api_key
+
+_HIDDEN = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+@pytest.fixture
+async def ui(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(settings) as client:
+        yield client
+
+
+def _token(html: str) -> str:
+    found = _HIDDEN.search(html)
+    assert found, "no csrf_token input on the page"
+    return found.group(1)
+
+
+async def _sign_in(client: httpx.AsyncClient, credential: str) -> httpx.Response:
+    form = await client.get("/ui/login")
+    token = _token(form.text)
+    return await client.post("/ui/login", data={"credential": credential, "csrf_token": token})
+
+
+def _jwt(settings: Settings, role: Role) -> str:
+    return bearer(settings, role)["Authorization"].removeprefix("Bearer ")
+
+
+async def test_signing_in_with_a_key_sets_a_strict_session_cookie(
+    ui: httpx.AsyncClient, database_url: str
+) -> None:
+    key, _ = await new_api_key(database_url, Role.OPERATOR, name="ui-test")
+    answer = await _sign_in(ui, key)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/"
+    cookie = next(
+        value
+        for value in answer.headers.get_list("set-cookie")
+        if value.startswith("aurum_session=")
+    )
+    flags = cookie.lower()
+    assert "httponly" in flags and "samesite=strict" in flags
+    assert "max-age=28800" in flags and "path=/ui" in flags
+    assert "secure" not in flags  # plain http here; https adds it
+    overview = await ui.get("/ui/")
+    assert overview.status_code == 200
+    for provider in ("fred", "eia", "noaa", "worldbank"):
+        assert f'data-provider="{provider}"' in overview.text
+    assert 'hx-get="/ui/partials/cards"' in overview.text
+
+
+async def test_a_wrong_credential_gets_the_login_page_again(ui: httpx.AsyncClient) -> None:
+    answer = await _sign_in(ui, "aur_nottrue_" + "x" * 43)
+    assert answer.status_code == 401
+    assert "That key or token was not accepted." in answer.text
+    assert "aurum_session" not in answer.headers.get("set-cookie", "")
+
+
+async def test_every_ui_response_has_the_strict_csp(ui: httpx.AsyncClient) -> None:
+    for path in ("/ui/login", "/ui/static/ui.css", "/ui/"):
+        csp = (await ui.get(path)).headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp
+        assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    page = (await ui.get("/ui/login")).text
+    assert "<script>" not in page and "style=" not in page
+
+
+async def test_not_signed_in_is_sent_to_the_login_page(ui: httpx.AsyncClient) -> None:
+    for path in ("/ui", "/ui/"):
+        answer = await ui.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"] == "/ui/login"
+    partial = await ui.get("/ui/partials/cards", headers={"HX-Request": "true"})
+    assert partial.status_code == 401
+    assert partial.headers["hx-redirect"] == "/ui/login"
+    # API credentials in headers do not open the dashboard: it signs in by its cookie only.
+    with_header = await ui.get("/ui/", headers={"X-API-Key": "aur_whatever"})
+    assert with_header.status_code == 303
+
+
+async def test_a_post_without_the_csrf_token_is_refused(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    login = await ui.post("/ui/login", data={"credential": _jwt(settings, Role.OPERATOR)})
+    assert login.status_code == 403
+    assert "CSRF token missing or invalid" in login.text
+    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    for data in ({}, {"csrf_token": "0" * 64}):
+        answer = await ui.post("/ui/logout", data=data)
+        assert answer.status_code == 403
+        assert "CSRF token missing or invalid" in answer.text
+    token = _token((await ui.get("/ui/")).text)
+    out = await ui.post("/ui/logout", data={"csrf_token": token})
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    assert (await ui.get("/ui/")).status_code == 303
+
+
+async def test_a_reader_cannot_sign_in(ui: httpx.AsyncClient, settings: Settings) -> None:
+    answer = await _sign_in(ui, _jwt(settings, Role.READER))
+    assert answer.status_code == 403
+    assert "viewer" in answer.text
