@@ -3,7 +3,8 @@ check, CSRF on every POST, the form body, flash messages and the HTML error page
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -11,8 +12,10 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import URL
 
+from app.audit.service import AuditContext
 from app.auth.principal import Principal, Role
 from app.errors import AurumError
 from app.resources import Resources
@@ -118,6 +121,28 @@ def back(request: Request, to: str, message: str) -> RedirectResponse:
 
 def failure_message(exc: AurumError) -> str:
     return f"Refused ({exc.status_code}): {exc.message}"
+
+
+def audit_of(request: Request, session: UiSession, form: Mapping[str, str]) -> AuditContext:
+    """The same audit context the API builds, with the dialog's reason."""
+    return AuditContext(
+        principal=session.principal,
+        request_id=getattr(request.state, "request_id", None),
+        reason=reason_of(form),
+    )
+
+
+@asynccontextmanager
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """As the API's (app/db/session.py): committed when the block ends, rolled back on error."""
+    async with resources(request).sessionmaker() as db:
+        try:
+            yield db
+        except BaseException:
+            await db.rollback()
+            raise
+        else:
+            await db.commit()
 
 
 def reason_of(form: Mapping[str, str]) -> str | None:

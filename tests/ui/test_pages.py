@@ -112,3 +112,49 @@ async def test_a_reader_cannot_sign_in(ui: httpx.AsyncClient, settings: Settings
     answer = await _sign_in(ui, _jwt(settings, Role.READER))
     assert answer.status_code == 403
     assert "viewer" in answer.text
+
+
+async def test_a_viewer_sees_no_controls_and_a_forged_pause_is_refused(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert (await _sign_in(ui, _jwt(settings, Role.VIEWER))).status_code == 303
+    jobs = await ui.get("/ui/jobs")
+    assert jobs.status_code == 200
+    assert 'data-job="ingest.fred"' in jobs.text
+    assert "data-action=" not in jobs.text and 'id="reason-dialog"' not in jobs.text
+    token = _token(jobs.text)  # the sign-out form's: a valid token for this session
+    forged = await ui.post("/ui/jobs/ingest.fred/pause", data={"csrf_token": token, "reason": "x"})
+    assert forged.status_code == 403
+    assert "operator" in forged.text
+    state = await ui.get("/ui/jobs")
+    assert "paused" not in state.text.split('data-job="ingest.fred"')[1].split("</tr>")[0]
+
+
+async def test_an_operator_pauses_with_a_reason_that_the_audit_keeps(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    headers = bearer(settings, Role.OPERATOR, subject="ui-operator")
+    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    jobs = await ui.get("/ui/jobs")
+    assert 'id="reason-dialog"' in jobs.text
+    assert 'data-action="/ui/jobs/ingest.noaa/pause"' in jobs.text
+    token = _token(jobs.text)
+    reason = "ui test: provider maintenance"
+    try:
+        paused = await ui.post(
+            "/ui/jobs/ingest.noaa/pause", data={"csrf_token": token, "reason": reason}
+        )
+        assert paused.status_code == 303 and paused.headers["location"] == "/ui/jobs"
+        after = await ui.get("/ui/jobs")
+        assert "ingest.noaa paused." in after.text
+        assert 'data-action="/ui/jobs/ingest.noaa/resume"' in after.text
+        audit = await ui.get("/v1/admin/audit", params={"action": "job.pause"}, headers=headers)
+        assert any(
+            entry["reason"] == reason and entry["target"] == "job:ingest.noaa"
+            for entry in audit.json()["items"]
+        )
+    finally:
+        await ui.post(
+            "/v1/admin/external/jobs/ingest.noaa/resume", json={"reason": "cleanup"},
+            headers=headers,
+        )  # fmt: skip
