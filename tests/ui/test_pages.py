@@ -158,3 +158,29 @@ async def test_an_operator_pauses_with_a_reason_that_the_audit_keeps(
             "/v1/admin/external/jobs/ingest.noaa/resume", json={"reason": "cleanup"},
             headers=headers,
         )  # fmt: skip
+
+
+async def test_an_operator_declares_reads_and_resolves_an_outage(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    listing = await ui.get("/ui/outages")
+    assert listing.status_code == 200 and 'id="declare-form"' in listing.text
+    token = _token(listing.text)
+    declared = await ui.post(
+        "/ui/outages",
+        data={"csrf_token": token, "provider": "worldbank", "reason": "ui", "ttl_minutes": "5"},
+    )
+    assert declared.status_code == 303, declared.text
+    detail_path = declared.headers["location"]
+    assert detail_path.startswith("/ui/outages/")
+    detail = await ui.get(detail_path)
+    assert "Outage of worldbank declared." in detail.text
+    assert 'id="timeline-table"' in detail.text and "# Outage of worldbank" in detail.text
+    resolved = await ui.post(
+        f"{detail_path}/resolve", data={"csrf_token": token, "reason": "back", "force": "on"}
+    )
+    assert resolved.status_code == 303
+    after = await ui.get(detail_path)
+    assert "Outage resolved" in after.text
+    assert 'data-status="healthy">resolved</span>' in after.text
