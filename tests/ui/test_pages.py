@@ -184,3 +184,19 @@ async def test_an_operator_declares_reads_and_resolves_an_outage(
     after = await ui.get(detail_path)
     assert "Outage resolved" in after.text
     assert 'data-status="healthy">resolved</span>' in after.text
+
+
+async def test_a_backfill_dry_run_shows_the_estimate(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    form = await ui.get("/ui/backfill")
+    assert 'id="backfill-form"' in form.text
+    answer = await ui.post(
+        "/ui/backfill/estimate",
+        data={"csrf_token": _token(form.text), "provider": "fred", "datasets": "",
+              "start": "2024-01-01", "end": "2024-01-31"},
+    )  # fmt: skip
+    assert answer.status_code == 200
+    assert 'id="estimate"' in answer.text and "Requests needed" in answer.text
+    assert 'id="queue-form"' in answer.text
