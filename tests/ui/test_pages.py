@@ -200,3 +200,13 @@ async def test_a_backfill_dry_run_shows_the_estimate(
     assert answer.status_code == 200
     assert 'id="estimate"' in answer.text and "Requests needed" in answer.text
     assert 'id="queue-form"' in answer.text
+
+
+async def test_the_provider_page_shows_its_datasets(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert (await _sign_in(ui, _jwt(settings, Role.VIEWER))).status_code == 303
+    answer = await ui.get("/ui/providers/fred")
+    assert answer.status_code == 200
+    assert 'id="freshness-table"' in answer.text and 'id="breaker-table"' in answer.text
+    assert (await ui.get("/ui/providers/nope")).status_code == 404
