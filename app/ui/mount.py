@@ -11,13 +11,20 @@ from fastapi.routing import APIRoute
 
 from app.errors import NotFound
 from app.settings import Settings
-from app.ui import backfill, jobs, outages, pages, providers
+from app.ui import audit, backfill, jobs, outages, pages, providers
 from app.ui.session import SessionCodec
 from app.ui.web import HERE, PageRefused, SignInRequired, page_refused, sign_in_required
 
 STATIC = HERE / "static"
 _TYPES = {".css": "text/css", ".js": "text/javascript", ".txt": "text/plain"}
-_ROUTERS = (pages.router, jobs.router, outages.router, backfill.router, providers.router)
+_ROUTERS = (
+    pages.router,
+    jobs.router,
+    outages.router,
+    backfill.router,
+    providers.router,
+    audit.router,
+)
 
 
 def _static_router() -> APIRouter:

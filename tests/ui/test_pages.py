@@ -79,7 +79,7 @@ async def test_every_ui_response_has_the_strict_csp(ui: httpx.AsyncClient) -> No
 
 
 async def test_not_signed_in_is_sent_to_the_login_page(ui: httpx.AsyncClient) -> None:
-    for path in ("/ui", "/ui/"):
+    for path in ("/ui", "/ui/", "/ui/jobs", "/ui/audit", "/ui/outages", "/ui/backfill"):
         answer = await ui.get(path)
         assert answer.status_code == 303, path
         assert answer.headers["location"] == "/ui/login"
@@ -153,6 +153,8 @@ async def test_an_operator_pauses_with_a_reason_that_the_audit_keeps(
             entry["reason"] == reason and entry["target"] == "job:ingest.noaa"
             for entry in audit.json()["items"]
         )
+        page = await ui.get("/ui/audit", params={"action": "job.pause"})
+        assert page.status_code == 200 and reason in page.text
     finally:
         await ui.post(
             "/v1/admin/external/jobs/ingest.noaa/resume", json={"reason": "cleanup"},
