@@ -212,3 +212,11 @@ async def test_the_provider_page_shows_its_datasets(
     assert answer.status_code == 200
     assert 'id="freshness-table"' in answer.text and 'id="breaker-table"' in answer.text
     assert (await ui.get("/ui/providers/nope")).status_code == 404
+
+
+async def test_flags_list_with_their_replicas(ui: httpx.AsyncClient, settings: Settings) -> None:
+    assert (await _sign_in(ui, _jwt(settings, Role.VIEWER))).status_code == 303
+    answer = await ui.get("/ui/flags")
+    assert answer.status_code == 200
+    assert 'data-flag="external_read_cache"' in answer.text and 'id="replicas-table"' in answer.text
+    assert 'action="/ui/flags/' not in answer.text
