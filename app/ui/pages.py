@@ -17,7 +17,17 @@ from app.auth.keys import KEY_PREFIX
 from app.auth.principal import Principal, Role
 from app.routers import external_health
 from app.ui.session import LOGIN_COOKIE, SESSION_COOKIE, UiSession
-from app.ui.web import PageRefused, codec, form_of, page, resources, session_of, viewer
+from app.ui.web import (
+    CSRF_REFUSED,
+    PageRefused,
+    codec,
+    end_session,
+    form_of,
+    page,
+    resources,
+    session_of,
+    viewer,
+)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -73,7 +83,7 @@ async def login(request: Request) -> Response:
     form = await form_of(request)
     nonce = request.cookies.get(LOGIN_COOKIE)
     if not codec(request).csrf_valid(f"login:{nonce}" if nonce else None, form.get("csrf_token")):
-        raise PageRefused("CSRF token missing or invalid")
+        raise PageRefused(CSRF_REFUSED)
     assert nonce is not None
     credential = form.get("credential", "").strip()
     try:
@@ -103,10 +113,11 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    session = session_of(request)
+    session = await session_of(request)
     form = await form_of(request)
     if not codec(request).csrf_valid(session.sid, form.get("csrf_token")):
-        raise PageRefused("CSRF token missing or invalid")
+        raise PageRefused(CSRF_REFUSED)
+    await end_session(request, session)
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/ui", httponly=True, samesite="strict")
     return response

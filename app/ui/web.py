@@ -3,6 +3,8 @@ check, CSRF on every POST, the form body, flash messages and the HTML error page
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +14,7 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import URL
 
@@ -26,6 +29,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 LOGIN_PATH = "/ui/login"
 FLASH_COOKIE = "aurum_flash"
 CSRF_REFUSED = "CSRF token missing or invalid"
+ENDED_PREFIX = "aurum:ui:ended:"
 
 
 class SignInRequired(Exception):
@@ -50,16 +54,34 @@ def resources(request: Request) -> Resources:
     return found
 
 
-def session_of(request: Request) -> UiSession:
+def _ended_key(sid: str) -> str:
+    return f"{ENDED_PREFIX}{sid}"
+
+
+async def session_of(request: Request) -> UiSession:
+    """The signed-in session; one that signed out (a copy of its cookie) is refused too."""
     session = codec(request).read(request.cookies.get(SESSION_COOKIE))
     if session is None:
+        raise SignInRequired
+    try:
+        ended = await resources(request).redis.exists(_ended_key(session.sid))
+    except (RedisError, OSError):
+        ended = 0  # Redis down: the signature and expiry still hold; sign-outs wait for it
+    if ended:
         raise SignInRequired
     return session
 
 
+async def end_session(request: Request, session: UiSession) -> None:
+    """Sign-out: the session id is refused until the cookie would have expired anyway."""
+    ttl = max(1, int(session.expires - time.time()) + 1)
+    with contextlib.suppress(RedisError, OSError):
+        await resources(request).redis.set(_ended_key(session.sid), "1", ex=ttl)
+
+
 async def viewer(request: Request) -> UiSession:
     """Every page: the API's admin area needs a viewer to read."""
-    session = session_of(request)
+    session = await session_of(request)
     if not session.principal.role.allows(Role.VIEWER):
         raise PageRefused(
             f"The dashboard needs the 'viewer' role; your credential has "
@@ -77,7 +99,7 @@ async def form_of(request: Request) -> dict[str, str]:
 async def operator_form(request: Request) -> tuple[UiSession, dict[str, str]]:
     """A state-changing POST: a session, a valid CSRF token and the operator role, as the
     API's admin area asks for writes."""
-    session = session_of(request)
+    session = await session_of(request)
     form = await form_of(request)
     if not codec(request).csrf_valid(session.sid, form.get("csrf_token")):
         raise PageRefused(CSRF_REFUSED)

@@ -103,9 +103,15 @@ async def test_a_post_without_the_csrf_token_is_refused(
         assert answer.status_code == 403
         assert "CSRF token missing or invalid" in answer.text
     token = _token((await ui.get("/ui/")).text)
+    kept = ui.cookies.get("aurum_session", path="/ui")
+    assert kept
+    assert (await ui.get("/ui/", headers={"Cookie": f"aurum_session={kept}"})).status_code == 200
     out = await ui.post("/ui/logout", data={"csrf_token": token})
     assert out.status_code == 303 and out.headers["location"] == "/ui/login"
     assert (await ui.get("/ui/")).status_code == 303
+    # A copy of the signed-out cookie is refused as well: sign-out ends the session.
+    replayed = await ui.get("/ui/", headers={"Cookie": f"aurum_session={kept}"})
+    assert replayed.status_code == 303
 
 
 async def test_a_reader_cannot_sign_in(ui: httpx.AsyncClient, settings: Settings) -> None:
