@@ -8,11 +8,15 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
 from app.auth.principal import Role
+from app.main import create_app
+from app.ratelimit.rules import RuleSet
 from app.settings import Settings
 from tests.support.apps import client_for
 from tests.support.auth import bearer, new_api_key
+from tests.support.routes import concrete
 
 _HIDDEN = re.compile(r'name="csrf_token" value="([^"]*)"')
 
@@ -226,3 +230,35 @@ async def test_flags_list_with_their_replicas(ui: httpx.AsyncClient, settings: S
     assert answer.status_code == 200
     assert 'data-flag="external_read_cache"' in answer.text and 'id="replicas-table"' in answer.text
     assert 'action="/ui/flags/' not in answer.text
+
+
+async def test_every_dashboard_route_needs_a_session(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The dashboard has no access policy in app.main: each route checks the session itself,
+    and this walk keeps a new one from forgetting."""
+    app = create_app(settings)
+    open_paths = {"/ui/login", "/ui/static/{name:path}"}
+    routes = [
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/ui")
+        for method in route.methods
+        if route.path not in open_paths and method != "HEAD"
+    ]
+    assert len(routes) > 15
+    for method, path in routes:
+        answer = await ui.request(method, concrete(path))
+        assert answer.status_code == 303, f"{method} {path} answered {answer.status_code}"
+        assert answer.headers["location"] == "/ui/login"
+
+
+def test_dashboard_polling_has_a_limit_that_fits_a_shift() -> None:
+    rules = RuleSet.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+    rule = rules.match("/ui/partials/cards")
+    assert rule is not None and rule.prefix == "/ui/partials/"
+    per_hour = 3600 // 5
+    for item in rule.limits:
+        window = item.get_expiry()
+        # Two pages open per person, each polling every 5 s, stay under every window.
+        assert 2 * per_hour * window / 3600 <= item.amount or window < 5
