@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from app.errors import NotFound
 from app.settings import Settings
-from app.ui import audit, backfill, flags, jobs, outages, pages, providers
+from app.ui import audit, backfill, flags, jobs, keys, outages, pages, providers
 from app.ui.session import SessionCodec
 from app.ui.web import HERE, PageRefused, SignInRequired, page_refused, sign_in_required
 
@@ -25,6 +25,7 @@ _ROUTERS = (
     providers.router,
     audit.router,
     flags.router,
+    keys.router,
 )
 
 

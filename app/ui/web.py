@@ -96,18 +96,34 @@ async def form_of(request: Request) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
 
 
-async def operator_form(request: Request) -> tuple[UiSession, dict[str, str]]:
-    """A state-changing POST: a session, a valid CSRF token and the operator role, as the
-    API's admin area asks for writes."""
+def _needs(session: UiSession, role: Role) -> None:
+    if not session.principal.role.allows(role):
+        raise PageRefused(
+            f"This needs the '{role.value}' role; your credential has "
+            f"'{session.principal.role.value}'."
+        )
+
+
+async def acting_form(request: Request, role: Role) -> tuple[UiSession, dict[str, str]]:
+    """A state-changing POST: a session, a valid CSRF token and `role`."""
     session = await session_of(request)
     form = await form_of(request)
     if not codec(request).csrf_valid(session.sid, form.get("csrf_token")):
         raise PageRefused(CSRF_REFUSED)
-    if not session.principal.role.allows(Role.OPERATOR):
-        raise PageRefused(
-            f"This needs the 'operator' role; your credential has '{session.principal.role.value}'."
-        )
+    _needs(session, role)
     return session, form
+
+
+async def operator_form(request: Request) -> tuple[UiSession, dict[str, str]]:
+    """What the API's admin area asks of writes."""
+    return await acting_form(request, Role.OPERATOR)
+
+
+async def admin(request: Request) -> UiSession:
+    """Pages only an admin may read (API keys), as the API's admin-only area."""
+    session = await viewer(request)
+    _needs(session, Role.ADMIN)
+    return session
 
 
 def page(
@@ -121,6 +137,7 @@ def page(
     values: dict[str, Any] = {
         "principal": session.principal if session else None,
         "can_act": bool(session and session.principal.role.allows(Role.OPERATOR)),
+        "is_admin": bool(session and session.principal.role.allows(Role.ADMIN)),
         "csrf_token": codec(request).csrf_token(session.sid) if session else "",
         "flash": request.cookies.get(FLASH_COOKIE, ""),
         **(context or {}),

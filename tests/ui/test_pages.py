@@ -262,3 +262,33 @@ def test_dashboard_polling_has_a_limit_that_fits_a_shift() -> None:
         window = item.get_expiry()
         # Two pages open per person, each polling every 5 s, stay under every window.
         assert 2 * per_hour * window / 3600 <= item.amount or window < 5
+
+
+async def test_an_admin_creates_and_revokes_a_key_and_an_operator_cannot(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    assert 'href="/ui/keys"' not in (await ui.get("/ui/")).text
+    assert (await ui.get("/ui/keys")).status_code == 403
+    assert (await _sign_in(ui, _jwt(settings, Role.ADMIN))).status_code == 303
+    listing = await ui.get("/ui/keys")
+    assert listing.status_code == 200
+    token = _token(listing.text)
+    created = await ui.post(
+        "/ui/keys",
+        data={"csrf_token": token, "name": "ui-made", "role": "viewer", "reason": "test"},
+    )
+    assert created.status_code == 200 and 'id="new-key"' in created.text
+    key = re.search(r'id="new-key" readonly value="([^"]+)"', created.text)
+    assert key and key.group(1).startswith("aur_")
+    prefix = key.group(1).split("_")[1]
+    row = created.text.split(f'<tr data-key="{prefix}">')[1].split("</tr>")[0]
+    key_id = re.search(r'action="/ui/keys/([0-9a-f-]+)/revoke"', row)
+    assert key_id
+    revoked = await ui.post(
+        f"/ui/keys/{key_id.group(1)}/revoke", data={"csrf_token": token, "reason": "done"}
+    )
+    assert revoked.status_code == 303
+    after = (await ui.get("/ui/keys")).text
+    assert f"Key ui-made ({prefix}) revoked." in after
+    assert f'data-key="{prefix}"' not in after
