@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from app.errors import NotFound
 from app.settings import Settings
-from app.ui import audit, backfill, flags, jobs, keys, outages, pages, providers
+from app.ui import audit, backfill, flags, jobs, keys, outages, pages, providers, series
 from app.ui.session import SessionCodec
 from app.ui.web import HERE, PageRefused, SignInRequired, page_refused, sign_in_required
 
@@ -26,6 +26,7 @@ _ROUTERS = (
     audit.router,
     flags.router,
     keys.router,
+    series.router,
 )
 
 

@@ -292,3 +292,13 @@ async def test_an_admin_creates_and_revokes_a_key_and_an_operator_cannot(
     after = (await ui.get("/ui/keys")).text
     assert f"Key ui-made ({prefix}) revoked." in after
     assert f'data-key="{prefix}"' not in after
+
+
+async def test_the_series_catalog_and_an_unknown_series(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert (await _sign_in(ui, _jwt(settings, Role.VIEWER))).status_code == 303
+    catalog = await ui.get("/ui/series", params={"provider": "fred"})
+    assert catalog.status_code == 200 and 'id="series-table"' in catalog.text
+    missing = await ui.get("/ui/series/fred/NOPE")
+    assert missing.status_code == 404 and 'role="alert"' in missing.text

@@ -67,3 +67,26 @@
     setFreshness("Updated " + clock(lastGood), false);
   }
 })();
+
+// Line charts (uPlot, vendored): the data sits in the element's data-chart attribute.
+(function () {
+  "use strict";
+  function draw() {
+    var box = document.getElementById("series-chart");
+    if (!box || typeof window.uPlot === "undefined") return;
+    var chart = JSON.parse(box.getAttribute("data-chart"));
+    var xs = chart.points.map(function (p) { return p[0]; });
+    var ys = chart.points.map(function (p) { return p[1]; });
+    var width = Math.max(280, box.clientWidth || 800);
+    new window.uPlot({
+      width: width,
+      height: 300,
+      series: [{}, { label: chart.label, stroke: "#0969da", width: 2 }],
+    }, [xs, ys], box);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", draw);
+  } else {
+    draw();
+  }
+})();
