@@ -82,6 +82,7 @@
       width: width,
       height: 300,
       series: [{}, { label: chart.label, stroke: "#0969da", width: 2 }],
+      axes: [{}, { size: 80 }],
     }, [xs, ys], box);
   }
   if (document.readyState === "loading") {
