@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.routing import APIRoute
 
 from app.errors import NotFound
+from app.http.proxies import TrustedProxies
 from app.settings import Settings
 from app.ui import audit, backfill, flags, jobs, keys, outages, pages, providers, series
 from app.ui.session import SessionCodec
@@ -49,6 +50,7 @@ def _static_router() -> APIRouter:
 
 def install_ui(app: FastAPI, settings: Settings) -> None:
     app.state.ui_sessions = SessionCodec(settings)
+    app.state.ui_proxies = TrustedProxies(settings.trusted_proxy_cidrs)
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(PageRefused, page_refused)
     for router in (*_ROUTERS, _static_router()):

@@ -23,6 +23,7 @@ from app.ui.web import (
     codec,
     end_session,
     form_of,
+    is_https,
     page,
     resources,
     session_of,
@@ -35,10 +36,6 @@ Viewer = Annotated[UiSession, Depends(viewer)]
 NOT_ACCEPTED = "That key or token was not accepted."
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
 def _login_form(request: Request, nonce: str, message: str = "", status_code: int = 200) -> Any:
     response = page(
         request,
@@ -48,7 +45,7 @@ def _login_form(request: Request, nonce: str, message: str = "", status_code: in
         status_code=status_code,
     )
     response.set_cookie(
-        LOGIN_COOKIE, nonce, path="/ui", httponly=True, samesite="strict", secure=_secure(request)
+        LOGIN_COOKIE, nonce, path="/ui", httponly=True, samesite="strict", secure=is_https(request)
     )
     return response
 
@@ -105,7 +102,7 @@ async def login(request: Request) -> Response:
         path="/ui",
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=is_https(request),
     )
     response.delete_cookie(LOGIN_COOKIE, path="/ui")
     return response

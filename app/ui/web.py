@@ -21,6 +21,7 @@ from starlette.datastructures import URL
 from app.audit.service import AuditContext
 from app.auth.principal import Principal, Role
 from app.errors import AurumError
+from app.http.proxies import TrustedProxies
 from app.resources import Resources
 from app.ui.session import SESSION_COOKIE, SessionCodec, UiSession
 
@@ -47,6 +48,13 @@ class PageRefused(Exception):
 def codec(request: Request) -> SessionCodec:
     sessions: SessionCodec = request.app.state.ui_sessions
     return sessions
+
+
+def is_https(request: Request) -> bool:
+    """Over TLS, directly or at a trusted proxy that says so (AURUM_TRUSTED_PROXY_CIDRS):
+    the cookies are then Secure."""
+    proxies: TrustedProxies = request.app.state.ui_proxies
+    return proxies.is_https(request.scope)
 
 
 def resources(request: Request) -> Resources:
@@ -151,7 +159,7 @@ def page(
 def back(request: Request, to: str, message: str) -> RedirectResponse:
     """303 back to a page with a one-shot message."""
     response = RedirectResponse(to, status_code=303)
-    secure = request.url.scheme == "https"
+    secure = is_https(request)
     response.set_cookie(
         FLASH_COOKIE, message[:300], path="/ui", httponly=True, samesite="strict", secure=secure
     )

@@ -302,3 +302,14 @@ async def test_the_series_catalog_and_an_unknown_series(
     assert catalog.status_code == 200 and 'id="series-table"' in catalog.text
     missing = await ui.get("/ui/series/fred/NOPE")
     assert missing.status_code == 404 and 'role="alert"' in missing.text
+
+
+async def test_the_session_cookie_is_secure_over_https(settings: Settings) -> None:
+    async with client_for(settings) as client:
+        client.base_url = httpx.URL("https://aurum.test")
+        answer = await _sign_in(client, _jwt(settings, Role.VIEWER))
+        assert answer.status_code == 303
+        cookie = next(
+            v for v in answer.headers.get_list("set-cookie") if v.startswith("aurum_session=")
+        )
+        assert "secure" in cookie.lower()
