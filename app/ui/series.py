@@ -58,16 +58,15 @@ async def one_series(
         context["problem"] = failure_message(exc)
         return page(request, "series_one.html", session, context, status_code=exc.status_code)
     observations = json.loads(body)["observations"]
-    points = [
-        [int(datetime.fromisoformat(o["date"]).replace(tzinfo=UTC).timestamp()), o["value"]]
-        for o in observations
-        if o["value"] is not None
-    ]
+    shown = [o for o in observations if o["value"] is not None]
+    days = [datetime.fromisoformat(o["date"]).replace(tzinfo=UTC) for o in shown]
+    line = {"label": series_id, "values": [o["value"] for o in shown], "stroke": "#0969da"}
+    chart = {"x": [int(day.timestamp()) for day in days], "series": [line]}
     health = json.loads(bytes((await external_health.provider_health(request, provider)).body))
     context |= {
         "observations": observations[-20:][::-1],
         "count": len(observations),
-        "chart": json.dumps({"label": series_id, "points": points}),
+        "chart": json.dumps(chart),
         "freshness": (health.get("datasets") or {}).get(series_id),
     }
     return page(request, "series_one.html", session, context)

@@ -313,3 +313,12 @@ async def test_the_session_cookie_is_secure_over_https(settings: Settings) -> No
             v for v in answer.headers.get_list("set-cookie") if v.startswith("aurum_session=")
         )
         assert "secure" in cookie.lower()
+
+
+async def test_the_api_gives_a_providers_requests_per_hour(
+    ui: httpx.AsyncClient, settings: Settings
+) -> None:
+    answer = await ui.get("/v1/admin/external/health/noaa", headers=bearer(settings, Role.VIEWER))
+    hourly = answer.json()["hourly_calls"]
+    assert len(hourly) == 24 and hourly[0]["hour"] < hourly[-1]["hour"]
+    assert set(hourly[-1]) == {"hour", "success", "failure"}

@@ -68,26 +68,30 @@
   }
 })();
 
-// Line charts (uPlot, vendored): the data sits in the element's data-chart attribute.
+// Line charts (uPlot, vendored): each .chart element carries its data in data-chart,
+// {"x": [epoch seconds], "series": [{"label", "values", "stroke"}]}.
 (function () {
   "use strict";
-  function draw() {
-    var box = document.getElementById("series-chart");
-    if (!box || typeof window.uPlot === "undefined") return;
+  function draw(box) {
     var chart = JSON.parse(box.getAttribute("data-chart"));
-    var xs = chart.points.map(function (p) { return p[0]; });
-    var ys = chart.points.map(function (p) { return p[1]; });
-    var width = Math.max(280, box.clientWidth || 800);
+    var series = [{}].concat(chart.series.map(function (s) {
+      return { label: s.label, stroke: s.stroke, width: 2 };
+    }));
+    var data = [chart.x].concat(chart.series.map(function (s) { return s.values; }));
     new window.uPlot({
-      width: width,
-      height: 300,
-      series: [{}, { label: chart.label, stroke: "#0969da", width: 2 }],
+      width: Math.max(280, box.clientWidth || 800),
+      height: 260,
+      series: series,
       axes: [{}, { size: 80 }],
-    }, [xs, ys], box);
+    }, data, box);
+  }
+  function drawAll() {
+    if (typeof window.uPlot === "undefined") return;
+    document.querySelectorAll(".chart[data-chart]").forEach(draw);
   }
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", draw);
+    document.addEventListener("DOMContentLoaded", drawAll);
   } else {
-    draw();
+    drawAll();
   }
 })();
