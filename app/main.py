@@ -59,6 +59,7 @@ from app.routers import (
     validation,
 )
 from app.settings import Settings, get_settings
+from app.ui.mount import install_ui
 
 # The reads the admin read deadline covers (the runbooks' aliases included).
 ADMIN_READ_PREFIXES = ("/v1/admin/", "/runtime-config/", "/health/external", "/sla/external")
@@ -130,6 +131,9 @@ def create_app(
     protect(app, external_health.sla_router, ADMIN_AREA)
     protect(app, external_health.health_alias, ADMIN_AREA)
     protect(app, external_health.sla_alias, ADMIN_AREA)
+    # The ops dashboard: HTML under /ui, signed in by its own session cookie (app/ui), so it
+    # has no access policy here; each of its routes checks the session and role itself.
+    install_ui(app, settings)
     # Requests go straight to the few routes their path could match (app/http/routing.py).
     index_routes(app)
     # The document states every error each route answers, with the one error body.

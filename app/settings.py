@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     # While PostgreSQL does not answer, a key verified within this long still authenticates.
     api_key_outage_grace_seconds: float = Field(default=300.0, ge=0, le=86_400)
     metrics_bearer_token: SecretStr | None = None
+    # The dashboard's (/ui) signed session cookie: its lifetime, and the key that signs it
+    # (unset: derived from AURUM_JWT_SECRET; with neither, a per-process key, so sessions
+    # last until the process restarts and only work with a single replica).
+    ui_session_seconds: int = Field(default=28_800, ge=60, le=7 * 86_400)
+    ui_session_secret: SecretStr | None = None
 
     # Providers. Credentials are named by `credential_setting` in the provider file.
     provider_config_path: Path = Path("config/external_providers.yml")
@@ -166,7 +171,12 @@ class Settings(BaseSettings):
     # runbooks' "100 per 60 s with burst 20" is 100 per 60 seconds AND 20 per 1 second.
     rate_limit_enabled: bool = True
     rate_limit_default: str = "100/60 seconds;20/1 second"
-    rate_limit_rules: Annotated[dict[str, str], NoDecode] = {"/v1/external/": "500/hour"}
+    # /ui/partials/: the dashboard's overview polls every 5 s (720 an hour per open page), so
+    # two pages per person fit a whole shift with room for reloads.
+    rate_limit_rules: Annotated[dict[str, str], NoDecode] = {
+        "/v1/external/": "500/hour",
+        "/ui/partials/": "2000/hour;10/1 second",
+    }
     rate_limit_exempt_paths: Annotated[list[str], NoDecode] = ["/health", "/ready", "/metrics"]
     rate_limit_exempt_principals: Annotated[list[str], NoDecode] = []
     rate_limit_exempt_cidrs: Annotated[list[str], NoDecode] = []
@@ -341,7 +351,7 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("jwt_secret", "metrics_bearer_token")
+    @field_validator("jwt_secret", "metrics_bearer_token", "ui_session_secret")
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or value.get_secret_value() == "":

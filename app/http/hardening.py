@@ -26,6 +26,12 @@ DOCS_CSP = (
     "connect-src 'self'; worker-src blob:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+# The ops dashboard (/ui): its own scripts and styles only, never inline ones.
+UI_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+UI_PREFIX = "/ui"
 HSTS = "max-age=31536000; includeSubDomains"
 
 _COMMON = (
@@ -73,19 +79,23 @@ class SecurityHeaders:
     def __init__(self, proxies: TrustedProxies, docs_paths: frozenset[str] = frozenset()) -> None:
         self.proxies = proxies
         self.docs_paths = docs_paths
-        strict = (b"content-security-policy", STRICT_CSP.encode())
-        docs = (b"content-security-policy", DOCS_CSP.encode())
         hsts = (b"strict-transport-security", HSTS.encode())
-        # Precomputed per (https, docs) so a request does no string work.
-        self._headers = {
-            (False, False): (*_COMMON, strict, _VARY),
-            (False, True): (*_COMMON, docs, _VARY),
-            (True, False): (*_COMMON, strict, hsts, _VARY),
-            (True, True): (*_COMMON, docs, hsts, _VARY),
-        }
+        # Precomputed per (https, page kind) so a request does no string work.
+        self._headers: dict[tuple[bool, str], tuple[tuple[bytes, bytes], ...]] = {}
+        for kind, csp in (("api", STRICT_CSP), ("docs", DOCS_CSP), ("ui", UI_CSP)):
+            policy = (b"content-security-policy", csp.encode())
+            self._headers[False, kind] = (*_COMMON, policy, _VARY)
+            self._headers[True, kind] = (*_COMMON, policy, hsts, _VARY)
 
     def __call__(self, scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
-        return self._headers[self.proxies.is_https(scope), scope["path"] in self.docs_paths]
+        path: str = scope["path"]
+        if path in self.docs_paths:
+            kind = "docs"
+        elif path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+            kind = "ui"
+        else:
+            kind = "api"
+        return self._headers[self.proxies.is_https(scope), kind]
 
 
 class BodyLimitMiddleware:

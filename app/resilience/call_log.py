@@ -81,6 +81,30 @@ def hour_keys(provider: str, hours: int, now: datetime | None = None) -> list[st
     return [hourly_key(provider, now - timedelta(hours=h)) for h in range(hours)]
 
 
+async def hourly_counts(
+    redis: Redis, provider: str, hours: int = 24, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Successes and failures per hour over the last `hours`, oldest first (one pipelined
+    read); empty when Redis does not answer."""
+    now = now or datetime.now(UTC)
+    moments = [now - timedelta(hours=h) for h in reversed(range(hours))]
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for moment in moments:
+                pipe.hgetall(hourly_key(provider, moment))
+            replies = await pipe.execute()
+    except (RedisError, OSError):
+        return []
+    return [
+        {
+            "hour": f"{moment:%Y-%m-%dT%H}:00:00Z",
+            "success": int((reply or {}).get("success", 0)),
+            "failure": int((reply or {}).get("failure", 0)),
+        }
+        for moment, reply in zip(moments, replies, strict=True)
+    ]
+
+
 def sum_hours(replies: list[dict[str, str] | None]) -> tuple[int, int]:
     """(successes, failures) over the hourly hashes read with `hour_keys`."""
     ok = sum(int((r or {}).get("success", 0)) for r in replies)

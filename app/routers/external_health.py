@@ -17,6 +17,7 @@ from app.health import service
 from app.health import sla as sla_view
 from app.health.dependencies import DependencyCache
 from app.health.view_cache import ViewCache
+from app.resilience import call_log
 from app.resources import Resources
 
 router = APIRouter(prefix="/v1/admin/external/health", tags=["external: health"])
@@ -67,13 +68,16 @@ async def _one(request: Request, provider: str) -> dict[str, Any]:
             return await health_reads.recent_runs(session, f"ingest.{provider}", limit=10)
 
     # Concurrently: a stalled Redis costs the request one deadline, not one per read.
-    body, runs, events = await asyncio.gather(
+    body, runs, events, hourly = await asyncio.gather(
         service.health(resources, _cache(request), only=provider),
         recent_runs(),
         guard.breaker.events(10),
+        call_log.hourly_counts(resources.redis, provider),
     )
     view = body["providers"][provider]
     view["breaker_events"] = events
+    # The guarded client's hourly counters, last 24 hours (the dashboard charts them).
+    view["hourly_calls"] = hourly
     view["recent_runs"] = [service.run_view(run) for run in runs]
     return {"provider": provider, **view, "dependencies": body["dependencies"]}
 

@@ -1,0 +1,1 @@
+"""The ops dashboard at /ui: server-rendered pages over the same services as the API."""

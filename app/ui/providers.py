@@ -1,0 +1,53 @@
+"""One provider: per-dataset freshness, breaker transitions, quota today, cost against the
+budget, recent runs and the latest validation; all from the API routes' handlers."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.routers import external_health, external_limits, validation
+from app.ui.session import UiSession
+from app.ui.web import page, unit_of_work, viewer
+
+
+def _epoch(hour: str) -> int:
+    return int(datetime.fromisoformat(hour.replace("Z", "+00:00")).timestamp())
+
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+Viewer = Annotated[UiSession, Depends(viewer)]
+
+
+@router.get("/providers/{provider}", response_class=HTMLResponse)
+async def provider_page(request: Request, provider: str, session: Viewer) -> Response:
+    answer = await external_health.provider_health(request, provider)  # 404 when unknown
+    health: dict[str, Any] = json.loads(bytes(answer.body))
+    costs = await external_limits.list_costs(request)
+    async with unit_of_work(request) as db:
+        quality = await validation.get_validation(provider, request, db, limit=5, before=None)
+    hourly = health.get("hourly_calls") or []
+    chart = {
+        "x": [_epoch(h["hour"]) for h in hourly],
+        "series": [
+            {"label": "successes", "values": [h["success"] for h in hourly], "stroke": "#1a7f37"},
+            {"label": "errors", "values": [h["failure"] for h in hourly], "stroke": "#cf222e"},
+        ],
+    }
+    return page(
+        request,
+        "provider.html",
+        session,
+        {
+            "name": provider,
+            "p": health,
+            "cost": costs["providers"].get(provider),
+            "quality": quality,
+            "hourly": hourly,
+            "chart": json.dumps(chart),
+        },
+    )
