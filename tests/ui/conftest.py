@@ -26,7 +26,6 @@ from tests.support.live_app import served
 from tests.support.scheduling import provider_file, sql
 from tests.ui.browser import chromium_path, skip_reason
 
-HERE = Path(__file__).parent
 PROVIDERS = ("fred", "eia", "noaa", "worldbank")
 CREDENTIALS = {"fred": "fred_api_key", "eia": "eia_api_key", "noaa": "noaa_token"}
 # The provider the fault test breaks: one dataset, one attempt per call, and a breaker that
@@ -34,19 +33,26 @@ CREDENTIALS = {"fred": "fred_api_key", "eia": "eia_api_key", "noaa": "noaa_token
 FAULTY = "eia"
 FAULTY_SERIES = "petroleum/pri/spt:weekly:RBRTE:value"
 _SCREENSHOTS = pytest.StashKey[Path]()
+_BROWSER_TESTS = pytest.StashKey[int]()
+
+
+def _needs_browser(item: pytest.Item) -> bool:
+    return "browser" in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a browser, skip (loudly) the tests that drive one; the rest still run."""
+    config.stash[_BROWSER_TESTS] = sum(1 for item in items if _needs_browser(item))
     if chromium_path() is not None:
         return
     skip = pytest.mark.skip(reason=skip_reason())
     for item in items:
-        if HERE in Path(str(item.path)).parents:
+        if _needs_browser(item):
             item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    ran = any(HERE in Path(str(item.path)).parents for item in getattr(config, "_ui_items", []))
+    """Print where the screenshots are, or shout that the browser tests did not run."""
     shots = config.stash.get(_SCREENSHOTS, None)
     if shots is not None:
         names = sorted(p.name for p in shots.glob("*.png"))
@@ -54,14 +60,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"{len(names)} screenshot(s) in {shots}")
         for name in names:
             terminalreporter.write_line(f"  {name}")
-    elif ran and chromium_path() is None:
+    elif config.stash.get(_BROWSER_TESTS, 0) and chromium_path() is None:
         terminalreporter.write_sep("!", skip_reason(), red=True, bold=True)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    session.config._ui_items = [  # type: ignore[attr-defined]
-        item for item in session.items if HERE in Path(str(item.path)).parents
-    ]
 
 
 @pytest.fixture(scope="session")
@@ -75,11 +75,11 @@ def screenshots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     return path
 
 
-# Package scope: Playwright's sync API keeps an event loop on the main thread while the
-# browser is open, which asyncio tests outside tests/ui must not find.
-@pytest.fixture(scope="package")
+# Module scope: while Playwright's sync API is open it keeps an event loop running on the
+# main thread, on which pytest-asyncio cannot run the async tests of the next module.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session (the system one: no browser is downloaded)."""
+    """One headless Chromium per module (the system one: no browser is downloaded)."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()

@@ -66,7 +66,7 @@ def test_the_overview_paints_within_a_second_and_weighs_under_300_kb(
         cold.add_cookies(page.context.cookies())
         fresh = cold.new_page()
         responses: list[Any] = []
-        fresh.on("response", responses.append)
+        fresh.on("response", lambda response: responses.append(response))
         reply = fresh.goto(f"{dashboard.url}/ui/", wait_until="load")
         assert reply.status == 200 and fresh.url.endswith("/ui/"), fresh.url
         fresh.locator("article.card").first.wait_for()
