@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest promtool-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-health
+.PHONY: run test lint typecheck pytest promtool-status browser-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-health
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/aurum serve
 
-test: lint typecheck promtool-status pytest
+test: lint typecheck promtool-status browser-status pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations bench
@@ -33,6 +33,21 @@ promtool-status:
 	  echo "promtool $$(promtool --version 2>&1 | head -1 | cut -d' ' -f3) found: pytest runs the alert rule tests"; \
 	else \
 	  echo "*** promtool not found: the alert rule tests (tests/deploy/rules-tests) will NOT run; install it: apt-get install prometheus ***" >&2; \
+	fi
+
+# The dashboard's browser tests (tests/ui) drive Debian's chromium (or AURUM_TEST_CHROMIUM);
+# pytest only skips them without one: say so loudly.
+browser-status:
+	@browser="$${AURUM_TEST_CHROMIUM:-}"; \
+	if [ -z "$$browser" ]; then \
+	  for candidate in /usr/bin/chromium /usr/bin/chromium-browser $$(command -v chromium chromium-browser 2>/dev/null); do \
+	    if [ -x "$$candidate" ]; then browser="$$candidate"; break; fi; \
+	  done; \
+	fi; \
+	if [ -n "$$browser" ] && [ -x "$$browser" ]; then \
+	  echo "chromium found ($$browser): pytest runs the browser tests (tests/ui)"; \
+	else \
+	  echo "*** no chromium found$${AURUM_TEST_CHROMIUM:+ (AURUM_TEST_CHROMIUM=$$AURUM_TEST_CHROMIUM is not executable)}: the browser tests (tests/ui) will NOT run; install it: apt-get install chromium ***" >&2; \
 	fi
 
 # Only the rules: promtool check rules + promtool test rules.
