@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -116,6 +117,22 @@ class Dashboard:
 
     def lift(self) -> None:
         self.sandbox.control("DELETE", "faults")
+
+    def wait_run(self, run_id: str, *, timeout: float = 60) -> dict[str, Any]:
+        """Poll a run through the API until it has ended; its record."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run: dict[str, Any] = self.api("GET", f"/v1/admin/external/runs/{run_id}").json()
+            if run["status"] not in {"queued", "running"}:
+                return run
+            time.sleep(0.2)
+        raise AssertionError(f"run {run_id} did not finish within {timeout} s")
+
+    def run_ingest(self, provider: str) -> dict[str, Any]:
+        """Trigger ingest.<provider> through the API and wait for the run to end."""
+        queued = self.api("POST", f"/v1/admin/external/jobs/ingest.{provider}/trigger", json={})
+        assert queued.status_code == 202, queued.text
+        return self.wait_run(queued.json()["run"]["id"])
 
 
 def _config(sandbox: SandboxServer, data: dict[str, Any]) -> None:

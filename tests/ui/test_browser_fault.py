@@ -3,7 +3,6 @@ while the page stays open (htmx refreshes the cards; nothing reloads)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,23 +10,8 @@ from typing import Any
 from tests.ui.conftest import FAULTY, Dashboard
 from tests.ui.pages import sign_in, wait_for_status
 
-RUNS = "/v1/admin/external/runs"
 # The health view may be cached and the cards refresh every 5 s: allow a generous minute.
 WAIT = 60
-
-
-def _run(dashboard: Dashboard) -> dict[str, Any]:
-    """Trigger ingest.<FAULTY> through the API and wait for the run to end."""
-    queued = dashboard.api("POST", f"/v1/admin/external/jobs/ingest.{FAULTY}/trigger", json={})
-    assert queued.status_code == 202, queued.text
-    run_id = queued.json()["run"]["id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        run: dict[str, Any] = dashboard.api("GET", f"{RUNS}/{run_id}").json()
-        if run["status"] not in {"queued", "running"}:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} did not finish")
 
 
 def test_a_provider_fault_turns_its_card_degraded_then_down_without_a_reload(
@@ -35,18 +19,18 @@ def test_a_provider_fault_turns_its_card_degraded_then_down_without_a_reload(
 ) -> None:
     sign_in(page, dashboard.url, dashboard.operator_key)
     try:
-        assert _run(dashboard)["status"] == "succeeded"
+        assert dashboard.run_ingest(FAULTY)["status"] == "succeeded"
         page.reload()
         # A reload would lose this mark: it proves the cards changed in place.
         page.evaluate("() => { window.__aurumNoReload = true; }")
 
         dashboard.fault(FAULTY)
         # One failed call: the breaker (threshold 2) stays closed, the provider is degraded.
-        assert _run(dashboard)["status"] == "failed"
+        assert dashboard.run_ingest(FAULTY)["status"] == "failed"
         wait_for_status(page, FAULTY, "degraded", timeout=WAIT)
         shot(page, "overview-provider-degraded")
         # The second failed call opens the breaker: down.
-        assert _run(dashboard)["status"] == "failed"
+        assert dashboard.run_ingest(FAULTY)["status"] == "failed"
         wait_for_status(page, FAULTY, "down", timeout=WAIT)
         shot(page, "overview-provider-down")
         assert page.evaluate("() => window.__aurumNoReload === true"), "the page was reloaded"
