@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest promtool-status browser-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-health
+.PHONY: run test lint typecheck pytest promtool-status browser-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-health bench-dashboard-cpu
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -73,6 +73,9 @@ bench-request-cost: $(STAMP)
 
 bench-health: $(STAMP)
 	$(BIN)/python -m bench.health_latency $(BENCH_ARGS)
+
+bench-dashboard-cpu: $(STAMP)
+	$(BIN)/python -m bench.dashboard_cpu $(BENCH_ARGS)
 
 bench-ingest-throughput: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
