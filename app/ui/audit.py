@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.errors import AurumError
 from app.routers import audit as audit_api
-from app.ui.session import UiSession
-from app.ui.web import failure_message, page, unit_of_work, viewer
+from app.ui.web import Viewer, failure_message, page, unit_of_work
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Viewer = Annotated[UiSession, Depends(viewer)]
 
 
 def _since(text: str) -> datetime | None:

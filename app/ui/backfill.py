@@ -4,9 +4,9 @@ left, then queues it; both through the API route's handler (`POST .../backfill`)
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -15,6 +15,7 @@ from app.jobs.backfill import BackfillProvider, BackfillRequest
 from app.routers import runs as runs_api
 from app.ui.session import UiSession
 from app.ui.web import (
+    Viewer,
     audit_of,
     back,
     failure_message,
@@ -23,11 +24,9 @@ from app.ui.web import (
     reason_of,
     resources,
     unit_of_work,
-    viewer,
 )
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Viewer = Annotated[UiSession, Depends(viewer)]
 
 
 def _choices(request: Request) -> dict[str, list[str]]:

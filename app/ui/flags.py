@@ -3,16 +3,16 @@ handler, waiting for the replicas), and which replica applied which version."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.errors import AurumError
 from app.routers import runtime_config, runtime_status
-from app.ui.session import UiSession
 from app.ui.web import (
+    Viewer,
     audit_of,
     back,
     failure_message,
@@ -20,11 +20,9 @@ from app.ui.web import (
     page,
     reason_of,
     unit_of_work,
-    viewer,
 )
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Viewer = Annotated[UiSession, Depends(viewer)]
 
 
 @router.get("/flags", response_class=HTMLResponse)

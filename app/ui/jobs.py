@@ -5,17 +5,17 @@ run's details with its per-dataset progress. Each action calls the API route's o
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.errors import AurumError
 from app.jobs import control
 from app.routers import jobs as jobs_api
 from app.routers import runs as runs_api
-from app.ui.session import UiSession
 from app.ui.web import (
+    Viewer,
     audit_of,
     back,
     failure_message,
@@ -23,11 +23,9 @@ from app.ui.web import (
     page,
     reason_of,
     unit_of_work,
-    viewer,
 )
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Viewer = Annotated[UiSession, Depends(viewer)]
 ACTIONS = ("pause", "resume", "trigger")
 
 

@@ -4,9 +4,8 @@ audit and backfill), and one outage with its timeline and post-incident report."
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -16,8 +15,8 @@ from app.outages.report import render_report
 from app.outages.timeline import build_timeline
 from app.outages.views import DEFAULT_TTL_SECONDS, DeclareCommand, ResolveCommand
 from app.routers import outages as outages_api
-from app.ui.session import UiSession
 from app.ui.web import (
+    Viewer,
     audit_of,
     back,
     failure_message,
@@ -26,11 +25,9 @@ from app.ui.web import (
     reason_of,
     resources,
     unit_of_work,
-    viewer,
 )
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Viewer = Annotated[UiSession, Depends(viewer)]
 
 
 @router.get("/outages", response_class=HTMLResponse)

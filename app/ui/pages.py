@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jose import jwt
 from jose.exceptions import JWTError
@@ -16,10 +16,11 @@ from app.auth.authenticator import InvalidCredentials
 from app.auth.keys import KEY_PREFIX
 from app.auth.principal import Principal, Role
 from app.routers import external_health
-from app.ui.session import LOGIN_COOKIE, SESSION_COOKIE, UiSession
+from app.ui.session import LOGIN_COOKIE, SESSION_COOKIE
 from app.ui.web import (
     CSRF_REFUSED,
     PageRefused,
+    Viewer,
     codec,
     end_session,
     form_of,
@@ -27,12 +28,10 @@ from app.ui.web import (
     page,
     resources,
     session_of,
-    viewer,
 )
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
-Viewer = Annotated[UiSession, Depends(viewer)]
 NOT_ACCEPTED = "That key or token was not accepted."
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.routers import external_health, external_limits, validation
-from app.ui.session import UiSession
-from app.ui.web import page, unit_of_work, viewer
+from app.ui.web import Viewer, page, unit_of_work
 
 
 def _epoch(hour: str) -> int:
@@ -20,7 +19,6 @@ def _epoch(hour: str) -> int:
 
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Viewer = Annotated[UiSession, Depends(viewer)]
 
 
 @router.get("/providers/{provider}", response_class=HTMLResponse)

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.errors import AurumError
 from app.read_api import pages as read_pages
 from app.routers import external_health
-from app.ui.session import UiSession
-from app.ui.web import failure_message, page, resources, viewer
+from app.ui.web import Viewer, failure_message, page, resources
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-Viewer = Annotated[UiSession, Depends(viewer)]
 CHART_YEARS = 5
 
 

@@ -8,10 +8,10 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from redis.exceptions import RedisError
@@ -96,6 +96,10 @@ async def viewer(request: Request) -> UiSession:
             f"'{session.principal.role.value}'."
         )
     return session
+
+
+# Every page's signed-in reader, named once for all the dashboard's modules.
+Viewer = Annotated[UiSession, Depends(viewer)]
 
 
 async def form_of(request: Request) -> dict[str, str]:
