@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 DAILY_TTL_SECONDS = 2 * 86_400
-HOURLY_TTL_SECONDS = 2 * 3_600
+# An hour's counter outlives its window by a day, so the day's use can be shown hour by hour.
+HOURLY_TTL_SECONDS = 26 * 3_600
 # Requests are spaced at this fraction of the rate once a window is critical.
 CRITICAL_THROTTLE_FACTOR = 0.5
 
@@ -58,6 +59,14 @@ def windows(provider: str, now: datetime | None = None) -> tuple[Window, Window]
             HOURLY_TTL_SECONDS,
         ),
     )
+
+
+def hours_of_day(provider: str, now: datetime | None = None) -> list[tuple[datetime, str]]:
+    """(hour start, hourly key) for each hour of `now`'s UTC day up to and including now's."""
+    now = utc(now)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    hours = [day + timedelta(hours=h) for h in range(now.hour + 1)]
+    return [(hour, f"{provider}:quota:hourly:{hour:%Y-%m-%d-%H}") for hour in hours]
 
 
 def utc(now: datetime | None) -> datetime:

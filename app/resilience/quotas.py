@@ -1,7 +1,8 @@
 """Daily and hourly request quotas per provider, counted in Redis by every replica.
 
 Keys are the runbooks' own, in UTC: `<provider>:quota:daily:YYYY-MM-DD` (kept 2 days) and
-`<provider>:quota:hourly:YYYY-MM-DD-HH` (kept 2 hours), so `redis-cli DEL
+`<provider>:quota:hourly:YYYY-MM-DD-HH` (kept 26 hours, so the day's use can be shown hour by
+hour: `hours_today()`), so `redis-cli DEL
 "fred:quota:daily:2024-01-01"` resets a window, as does `reset()` (the admin API's DELETE).
 
 **Every attempt counts, retries included**: the guarded client calls `consume()` before each
@@ -40,6 +41,7 @@ from app.resilience.quota_windows import (
     QuotaUsage,
     Window,
     WindowUsage,
+    hours_of_day,
     projection,
     utc,
     windows,
@@ -194,6 +196,22 @@ class ProviderQuota:
                 self._seen = {daily.key: d_used, hourly.key: h_used}
                 return self._usage(now, d_used, h_used)
         return self._usage(now, *self._local_used(daily, hourly))
+
+    async def hours_today(self, *, now: datetime | None = None) -> list[dict[str, Any]] | None:
+        """Requests counted in each hour of the UTC day so far, oldest first (one MGET); None
+        while Redis is unreachable. Resetting the windows clears the current hour's counter
+        with the day's, so the hours then sum to more than the daily counter."""
+        hours = hours_of_day(self.provider, now)
+        if not self._guard.usable():
+            return None
+        try:
+            raw = await self._guard.run(self._redis.mget([key for _, key in hours]))
+        except RedisUnavailable:
+            return None
+        return [
+            {"hour": hour.isoformat(), "used": int(value or 0)}
+            for (hour, _), value in zip(hours, raw, strict=True)
+        ]
 
     def queue_usage(self, pipe: Any, now: datetime) -> bool:
         """Queue usage()'s MGET on a pipeline; False while degraded: call usage() instead."""

@@ -57,7 +57,12 @@ async def list_ratelimits(request: Request) -> dict[str, Any]:
 
 @router.get("/ratelimits/{provider}")
 async def get_ratelimit(provider: str, request: Request) -> dict[str, Any]:
-    return await _ratelimit_view(request, _guards(request)[provider])
+    """One provider's view as in the list, plus `quota_by_hour`: requests counted in each hour
+    of the UTC day so far (null while Redis is unreachable), to chart the day's use against
+    the daily limit."""
+    guard = _guards(request)[provider]
+    view, hours = await asyncio.gather(_ratelimit_view(request, guard), guard.quota.hours_today())
+    return {**view, "quota_by_hour": hours}
 
 
 class RateLimitChange(BaseModel):

@@ -1,4 +1,4 @@
-"""One provider: per-dataset freshness, breaker transitions, quota today, cost against the
+"""One provider: per-dataset freshness, breaker transitions, quota through the day, cost against the
 budget, recent runs and the latest validation; all from the API routes' handlers."""
 
 from __future__ import annotations
@@ -18,6 +18,18 @@ def _epoch(hour: str) -> int:
     return int(datetime.fromisoformat(hour.replace("Z", "+00:00")).timestamp())
 
 
+def _quota_chart(hours: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
+    """The day's use, summed hour by hour, against the daily limit (a flat line)."""
+    used, total = [], 0
+    for hour in hours:
+        total += hour["used"]
+        used.append(total)
+    series = [{"label": "used today", "values": used, "stroke": "#0969da"}]
+    if limit is not None:
+        series.append({"label": "daily limit", "values": [limit] * len(hours), "stroke": "#6e7781"})
+    return {"x": [_epoch(h["hour"]) for h in hours], "series": series}
+
+
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
@@ -26,6 +38,8 @@ async def provider_page(request: Request, provider: str, session: Viewer) -> Res
     answer = await external_health.provider_health(request, provider)  # 404 when unknown
     health: dict[str, Any] = json.loads(bytes(answer.body))
     costs = await external_limits.list_costs(request)
+    limits = await external_limits.get_ratelimit(provider, request)
+    quota_hours = limits["quota_by_hour"]
     async with unit_of_work(request) as db:
         quality = await validation.get_validation(provider, request, db, limit=5, before=None)
     hourly = health.get("hourly_calls") or []
@@ -47,5 +61,9 @@ async def provider_page(request: Request, provider: str, session: Viewer) -> Res
             "quality": quality,
             "hourly": hourly,
             "chart": json.dumps(chart),
+            "quota_hours": quota_hours,
+            "quota_chart": json.dumps(
+                _quota_chart(quota_hours or [], limits["quota"]["windows"]["daily"]["limit"])
+            ),
         },
     )

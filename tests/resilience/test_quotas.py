@@ -75,7 +75,22 @@ async def test_both_windows_are_enforced_and_a_refusal_counts_nothing(
     daily_ttl = await limiter_redis.ttl(f"{limiter_provider}:quota:daily:2024-03-05")
     hourly_ttl = await limiter_redis.ttl(f"{limiter_provider}:quota:hourly:2024-03-05-10")
     assert 86_400 < daily_ttl <= 2 * 86_400
-    assert 3_600 < hourly_ttl <= 2 * 3_600
+    assert 25 * 3_600 < hourly_ttl <= 26 * 3_600  # kept a day for the per-hour view
+
+
+async def test_the_days_use_is_kept_hour_by_hour(
+    limiter_redis: Redis, limiter_provider: str
+) -> None:
+    quota = ProviderQuota(limiter_redis, provider=limiter_provider, config=QuotaConfig(daily=100))
+    await quota.consume(3, now=MORNING.replace(hour=1))
+    await quota.consume(2, now=MORNING.replace(hour=4, minute=30))
+    hours = await quota.hours_today(now=MORNING.replace(hour=4, minute=50))
+    assert hours is not None and len(hours) == 5  # midnight to the current hour
+    assert hours[0]["hour"] == "2024-03-05T00:00:00+00:00"
+    assert [h["used"] for h in hours] == [0, 3, 0, 0, 2]
+    assert (await quota.usage(now=MORNING.replace(hour=4))).daily.used == sum(
+        h["used"] for h in hours
+    )
 
 
 async def test_usage_reports_levels_and_the_projected_exhaustion(

@@ -38,6 +38,26 @@ async def test_ratelimits_show_every_provider_with_quota_windows(settings: Setti
     assert fred["quota"]["windows"]["hourly"]["limit"] == 7_200
 
 
+async def test_one_provider_shows_its_quota_hour_by_hour(
+    settings: Settings, redis_url: str
+) -> None:
+    now = datetime.now(UTC)
+    path = f"{API}/ratelimits/noaa"
+    async with client_for(settings) as client:
+        viewer = bearer(settings, Role.VIEWER)
+        before = (await client.get(path, headers=viewer)).json()["quota_by_hour"]
+        redis = Redis.from_url(redis_url)
+        try:
+            await redis.incrby(f"noaa:quota:hourly:{now:%Y-%m-%d-%H}", 7)
+        finally:
+            await redis.aclose()
+        after = (await client.get(path, headers=viewer)).json()["quota_by_hour"]
+    assert after[0]["hour"].startswith(f"{now:%Y-%m-%d}T00:00:00")
+    if len(after) == len(before):  # not across an hour's turn
+        assert len(after) == now.hour + 1
+        assert after[-1]["used"] - before[-1]["used"] == 7
+
+
 async def test_patch_rate_applies_on_another_replica_and_persists(
     settings: Settings, database_url: str
 ) -> None:

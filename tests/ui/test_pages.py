@@ -221,6 +221,7 @@ async def test_the_provider_page_shows_its_datasets(
     answer = await ui.get("/ui/providers/fred")
     assert answer.status_code == 200
     assert 'id="freshness-table"' in answer.text and 'id="breaker-table"' in answer.text
+    assert 'id="quota-chart"' in answer.text and "against a daily limit of 50000" in answer.text
     assert (await ui.get("/ui/providers/nope")).status_code == 404
 
 
