@@ -17,8 +17,7 @@ from app.settings import Settings
 from tests.support.apps import client_for
 from tests.support.auth import bearer, new_api_key
 from tests.support.routes import concrete
-
-_HIDDEN = re.compile(r'name="csrf_token" value="([^"]*)"')
+from tests.ui.http_forms import form_token, jwt_for, sign_in
 
 
 @pytest.fixture
@@ -27,27 +26,11 @@ async def ui(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _token(html: str) -> str:
-    found = _HIDDEN.search(html)
-    assert found, "no csrf_token input on the page"
-    return found.group(1)
-
-
-async def _sign_in(client: httpx.AsyncClient, credential: str) -> httpx.Response:
-    form = await client.get("/ui/login")
-    token = _token(form.text)
-    return await client.post("/ui/login", data={"credential": credential, "csrf_token": token})
-
-
-def _jwt(settings: Settings, role: Role) -> str:
-    return bearer(settings, role)["Authorization"].removeprefix("Bearer ")
-
-
 async def test_signing_in_with_a_key_sets_a_strict_session_cookie(
     ui: httpx.AsyncClient, database_url: str
 ) -> None:
     key, _ = await new_api_key(database_url, Role.OPERATOR, name="ui-test")
-    answer = await _sign_in(ui, key)
+    answer = await sign_in(ui, key)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/ui/"
     cookie = next(
@@ -67,7 +50,7 @@ async def test_signing_in_with_a_key_sets_a_strict_session_cookie(
 
 
 async def test_a_wrong_credential_gets_the_login_page_again(ui: httpx.AsyncClient) -> None:
-    answer = await _sign_in(ui, "aur_nottrue_" + "x" * 43)
+    answer = await sign_in(ui, "aur_nottrue_" + "x" * 43)
     assert answer.status_code == 401
     assert "That key or token was not accepted." in answer.text
     assert "aurum_session" not in answer.headers.get("set-cookie", "")
@@ -98,15 +81,15 @@ async def test_not_signed_in_is_sent_to_the_login_page(ui: httpx.AsyncClient) ->
 async def test_a_post_without_the_csrf_token_is_refused(
     ui: httpx.AsyncClient, settings: Settings
 ) -> None:
-    login = await ui.post("/ui/login", data={"credential": _jwt(settings, Role.OPERATOR)})
+    login = await ui.post("/ui/login", data={"credential": jwt_for(settings, Role.OPERATOR)})
     assert login.status_code == 403
     assert "CSRF token missing or invalid" in login.text
-    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.OPERATOR))).status_code == 303
     for data in ({}, {"csrf_token": "0" * 64}):
         answer = await ui.post("/ui/logout", data=data)
         assert answer.status_code == 403
         assert "CSRF token missing or invalid" in answer.text
-    token = _token((await ui.get("/ui/")).text)
+    token = form_token((await ui.get("/ui/")).text)
     kept = ui.cookies.get("aurum_session", path="/ui")
     assert kept
     assert (await ui.get("/ui/", headers={"Cookie": f"aurum_session={kept}"})).status_code == 200
@@ -118,8 +101,8 @@ async def test_a_post_without_the_csrf_token_is_refused(
     assert replayed.status_code == 303
 
 
-async def test_a_reader_cannot_sign_in(ui: httpx.AsyncClient, settings: Settings) -> None:
-    answer = await _sign_in(ui, _jwt(settings, Role.READER))
+async def test_a_reader_cannotsign_in(ui: httpx.AsyncClient, settings: Settings) -> None:
+    answer = await sign_in(ui, jwt_for(settings, Role.READER))
     assert answer.status_code == 403
     assert "viewer" in answer.text
 
@@ -127,12 +110,12 @@ async def test_a_reader_cannot_sign_in(ui: httpx.AsyncClient, settings: Settings
 async def test_a_viewer_sees_no_controls_and_a_forged_pause_is_refused(
     ui: httpx.AsyncClient, settings: Settings
 ) -> None:
-    assert (await _sign_in(ui, _jwt(settings, Role.VIEWER))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.VIEWER))).status_code == 303
     jobs = await ui.get("/ui/jobs")
     assert jobs.status_code == 200
     assert 'data-job="ingest.fred"' in jobs.text
     assert "data-action=" not in jobs.text and 'id="reason-dialog"' not in jobs.text
-    token = _token(jobs.text)  # the sign-out form's: a valid token for this session
+    token = form_token(jobs.text)  # the sign-out form's: a valid token for this session
     forged = await ui.post("/ui/jobs/ingest.fred/pause", data={"csrf_token": token, "reason": "x"})
     assert forged.status_code == 403
     assert "operator" in forged.text
@@ -144,11 +127,11 @@ async def test_an_operator_pauses_with_a_reason_that_the_audit_keeps(
     ui: httpx.AsyncClient, settings: Settings
 ) -> None:
     headers = bearer(settings, Role.OPERATOR, subject="ui-operator")
-    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.OPERATOR))).status_code == 303
     jobs = await ui.get("/ui/jobs")
     assert 'id="reason-dialog"' in jobs.text
     assert 'data-action="/ui/jobs/ingest.noaa/pause"' in jobs.text
-    token = _token(jobs.text)
+    token = form_token(jobs.text)
     reason = "ui test: provider maintenance"
     try:
         paused = await ui.post(
@@ -175,10 +158,10 @@ async def test_an_operator_pauses_with_a_reason_that_the_audit_keeps(
 async def test_an_operator_declares_reads_and_resolves_an_outage(
     ui: httpx.AsyncClient, settings: Settings
 ) -> None:
-    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.OPERATOR))).status_code == 303
     listing = await ui.get("/ui/outages")
     assert listing.status_code == 200 and 'id="declare-form"' in listing.text
-    token = _token(listing.text)
+    token = form_token(listing.text)
     declared = await ui.post(
         "/ui/outages",
         data={"csrf_token": token, "provider": "worldbank", "reason": "ui", "ttl_minutes": "5"},
@@ -201,12 +184,12 @@ async def test_an_operator_declares_reads_and_resolves_an_outage(
 async def test_a_backfill_dry_run_shows_the_estimate(
     ui: httpx.AsyncClient, settings: Settings
 ) -> None:
-    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.OPERATOR))).status_code == 303
     form = await ui.get("/ui/backfill")
     assert 'id="backfill-form"' in form.text
     answer = await ui.post(
         "/ui/backfill/estimate",
-        data={"csrf_token": _token(form.text), "provider": "fred", "datasets": "",
+        data={"csrf_token": form_token(form.text), "provider": "fred", "datasets": "",
               "start": "2024-01-01", "end": "2024-01-31"},
     )  # fmt: skip
     assert answer.status_code == 200
@@ -217,7 +200,7 @@ async def test_a_backfill_dry_run_shows_the_estimate(
 async def test_the_provider_page_shows_its_datasets(
     ui: httpx.AsyncClient, settings: Settings
 ) -> None:
-    assert (await _sign_in(ui, _jwt(settings, Role.VIEWER))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.VIEWER))).status_code == 303
     answer = await ui.get("/ui/providers/fred")
     assert answer.status_code == 200
     assert 'id="freshness-table"' in answer.text and 'id="breaker-table"' in answer.text
@@ -226,7 +209,7 @@ async def test_the_provider_page_shows_its_datasets(
 
 
 async def test_flags_list_with_their_replicas(ui: httpx.AsyncClient, settings: Settings) -> None:
-    assert (await _sign_in(ui, _jwt(settings, Role.VIEWER))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.VIEWER))).status_code == 303
     answer = await ui.get("/ui/flags")
     assert answer.status_code == 200
     assert 'data-flag="external_read_cache"' in answer.text and 'id="replicas-table"' in answer.text
@@ -268,13 +251,13 @@ def test_dashboard_polling_has_a_limit_that_fits_a_shift() -> None:
 async def test_an_admin_creates_and_revokes_a_key_and_an_operator_cannot(
     ui: httpx.AsyncClient, settings: Settings
 ) -> None:
-    assert (await _sign_in(ui, _jwt(settings, Role.OPERATOR))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.OPERATOR))).status_code == 303
     assert 'href="/ui/keys"' not in (await ui.get("/ui/")).text
     assert (await ui.get("/ui/keys")).status_code == 403
-    assert (await _sign_in(ui, _jwt(settings, Role.ADMIN))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.ADMIN))).status_code == 303
     listing = await ui.get("/ui/keys")
     assert listing.status_code == 200
-    token = _token(listing.text)
+    token = form_token(listing.text)
     created = await ui.post(
         "/ui/keys",
         data={"csrf_token": token, "name": "ui-made", "role": "viewer", "reason": "test"},
@@ -298,7 +281,7 @@ async def test_an_admin_creates_and_revokes_a_key_and_an_operator_cannot(
 async def test_the_series_catalog_and_an_unknown_series(
     ui: httpx.AsyncClient, settings: Settings
 ) -> None:
-    assert (await _sign_in(ui, _jwt(settings, Role.VIEWER))).status_code == 303
+    assert (await sign_in(ui, jwt_for(settings, Role.VIEWER))).status_code == 303
     catalog = await ui.get("/ui/series", params={"provider": "fred"})
     assert catalog.status_code == 200 and 'id="series-table"' in catalog.text
     missing = await ui.get("/ui/series/fred/NOPE")
@@ -308,7 +291,7 @@ async def test_the_series_catalog_and_an_unknown_series(
 async def test_the_session_cookie_is_secure_over_https(settings: Settings) -> None:
     async with client_for(settings) as client:
         client.base_url = httpx.URL("https://aurum.test")
-        answer = await _sign_in(client, _jwt(settings, Role.VIEWER))
+        answer = await sign_in(client, jwt_for(settings, Role.VIEWER))
         assert answer.status_code == 303
         cookie = next(
             v for v in answer.headers.get_list("set-cookie") if v.startswith("aurum_session=")
