@@ -65,6 +65,14 @@ def _default_replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+# /ui/partials/: the dashboard's overview polls every 5 s (720 an hour per open page), so two
+# pages per person fit a whole shift with room for reloads.
+DEFAULT_RATE_LIMIT_RULES = {
+    "/v1/external/": "500/hour",
+    "/ui/partials/": "2000/hour;10/1 second",
+}
+
+
 class Settings(BaseSettings):
     """Service configuration; see the README's settings table for each variable."""
 
@@ -171,12 +179,9 @@ class Settings(BaseSettings):
     # runbooks' "100 per 60 s with burst 20" is 100 per 60 seconds AND 20 per 1 second.
     rate_limit_enabled: bool = True
     rate_limit_default: str = "100/60 seconds;20/1 second"
-    # /ui/partials/: the dashboard's overview polls every 5 s (720 an hour per open page), so
-    # two pages per person fit a whole shift with room for reloads.
-    rate_limit_rules: Annotated[dict[str, str], NoDecode] = {
-        "/v1/external/": "500/hour",
-        "/ui/partials/": "2000/hour;10/1 second",
-    }
+    # AURUM_RATE_LIMIT_RULES is merged over these (a prefix set to null drops its rule), so
+    # giving the read API its own limit keeps the dashboard's.
+    rate_limit_rules: Annotated[dict[str, str], NoDecode] = dict(DEFAULT_RATE_LIMIT_RULES)
     rate_limit_exempt_paths: Annotated[list[str], NoDecode] = ["/health", "/ready", "/metrics"]
     rate_limit_exempt_principals: Annotated[list[str], NoDecode] = []
     rate_limit_exempt_cidrs: Annotated[list[str], NoDecode] = []
@@ -245,15 +250,20 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_rules", mode="before")
     @classmethod
     def _rules_json(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError:
-                raise ValueError(
-                    'must be a JSON object of path prefix to limit, e.g. {"/v1/external/": '
-                    '"500/hour"}'
-                ) from None
-        return value
+        """The environment's JSON, merged over the shipped rules; `null` drops one."""
+        if not isinstance(value, str):
+            return value
+        try:
+            given = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError:
+            given = None
+        if not isinstance(given, dict):
+            raise ValueError(
+                'must be a JSON object of path prefix to limit, e.g. {"/v1/external/": '
+                '"500/hour"}; it is merged over the shipped rules, and null drops one'
+            )
+        merged = {**DEFAULT_RATE_LIMIT_RULES, **given}
+        return {prefix: text for prefix, text in merged.items() if text is not None}
 
     @field_validator("rate_limit_rules")
     @classmethod

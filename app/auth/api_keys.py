@@ -201,6 +201,19 @@ class ApiKeyVerifier:
         log.warning("API key lookup failed (%s); using its last verification", type(exc).__name__)
         return principal
 
+    async def in_force(self, prefix: str) -> bool:
+        """Whether the key with this prefix is neither revoked nor expired, from the same
+        cache as verify() (AURUM_API_KEY_CACHE_SECONDS). The dashboard asks on each request,
+        so a revoked key's sessions end with it. True while PostgreSQL does not answer, as
+        verify() honours a recent verification then."""
+        try:
+            snapshot = await self._snapshot(prefix)
+        except _DATABASE_FAILURES:
+            return True
+        if snapshot is None or snapshot.revoked:
+            return False
+        return snapshot.expires_at is None or snapshot.expires_at > datetime.now(UTC)
+
     def invalidate(self, prefix: str) -> None:
         self._cache.pop(prefix, None)
         for text in [text for text in self._verified if split_prefix(text) == prefix]:

@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -67,10 +68,16 @@ def _ended_key(sid: str) -> str:
 
 
 async def session_of(request: Request) -> UiSession:
-    """The signed-in session; one that signed out (a copy of its cookie) is refused too."""
+    """The signed-in session; one that signed out (a copy of its cookie) is refused too, and
+    so is one signed in with an API key since revoked or expired."""
     session = codec(request).read(request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise SignInRequired
+    principal = session.principal
+    if principal.kind == "api_key":
+        keys = resources(request).authenticator.api_keys
+        if not await keys.in_force(principal.id.removeprefix("key:")):
+            raise SignInRequired
     try:
         ended = await resources(request).redis.exists(_ended_key(session.sid))
     except (RedisError, OSError):
@@ -211,6 +218,20 @@ async def page_refused(request: Request, exc: Exception) -> Response:
     message = exc.message if isinstance(exc, PageRefused) else "Forbidden"
     session = codec(request).read(request.cookies.get(SESSION_COOKIE))
     return page(request, "refused.html", session, {"message": message}, status_code=403)
+
+
+def wants_page(request: Request) -> bool:
+    """A dashboard page's request (not an asset's): its errors are answered as HTML."""
+    path = request.url.path
+    return (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static/")
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """An error the API would answer as JSON (unknown provider, conflict, ...), as a page."""
+    heading = HTTPStatus(status_code).phrase
+    session = codec(request).read(request.cookies.get(SESSION_COOKIE))
+    context = {"heading": heading, "message": message, "status_code": status_code}
+    return page(request, "error.html", session, context, status_code=status_code)
 
 
 def principal_label(principal: Principal) -> str:

@@ -83,7 +83,19 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.rate_limit_exempt_cidrs == ["10.0.0.0/8", "192.0.2.7"]
     assert settings.cors_allow_origins == ["https://console.example.com", "http://x:3000"]
-    assert settings.rate_limit_rules == {"/v1/external/": "1000/hour"}
+    # Merged over the shipped rules: the dashboard's polling keeps its own.
+    assert settings.rate_limit_rules == {
+        "/v1/external/": "1000/hour",
+        "/ui/partials/": "2000/hour;10/1 second",
+    }
+
+
+def test_a_shipped_rule_is_dropped_with_null(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AURUM_RATE_LIMIT_RULES", '{"/ui/partials/": null, "/v1/admin/": "50/minute"}'
+    )
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.rate_limit_rules == {"/v1/external/": "500/hour", "/v1/admin/": "50/minute"}
 
 
 def test_a_bad_storage_url_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
