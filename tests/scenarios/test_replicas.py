@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from tests.scenarios.harness.service import ReplicaSet, ServiceProcess, elapsed,
 JOB = "ingest.fred"
 EVERY = "every 15s"
 ABANDONED_WITHIN = 60.0
+# FRED answers after 1.5 s (the fixture's fault) and a run makes at least four requests.
+FRESH_RUN = 2.5
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +48,21 @@ def _slot(run: dict[str, Any]) -> datetime:
 
 def test_leader_killed_mid_run(replicas: ReplicaSet, sandbox: SandboxProcess) -> None:
     def running_on_leader() -> tuple[ServiceProcess, dict[str, Any]] | None:
+        """A scheduled run on the leader that started under FRESH_RUN seconds ago, so it is
+        still mid-way when the kill lands even on a loaded machine (one that has nearly
+        finished could succeed before the kill)."""
         leader = replicas.leader()
+        now = datetime.now(UTC)
         for run in leader.api.runs(job=JOB, status="running"):
-            if run["trigger"] == "scheduled" and run["replica_id"] == leader.replica_id:
+            started = datetime.fromisoformat(str(run["started_at"]))
+            fresh = (now - started).total_seconds() < FRESH_RUN
+            if run["trigger"] == "scheduled" and run["replica_id"] == leader.replica_id and fresh:
                 return leader, run
         return None
 
-    found = wait_until(running_on_leader, timeout=45, what="a scheduled FRED run on the leader")
+    found = wait_until(
+        running_on_leader, timeout=60, what="a fresh scheduled FRED run on the leader"
+    )
     assert found is not None
     leader, run = found
     leader.kill()
