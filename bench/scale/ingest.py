@@ -222,7 +222,7 @@ def validation_after_ingest(
         status, seconds = "timeout", None
     else:
         status, seconds = str(result["status"]), _seconds(result)
-        progress(f"  run added {rows_added:,} rows; validation {status} in {seconds} s")
+        progress(f"  run added {rows_added:,} rows; validation {status} in {_round(seconds)} s")
     return ValidationFigure(
         rows_added=rows_added,
         seconds=seconds,
@@ -230,6 +230,10 @@ def validation_after_ingest(
         baseline_rss_mb=baseline / 1024,
         status=status,
     )
+
+
+def _round(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds:.2f}"
 
 
 def _finished_of(body: dict[str, Any], run_id: str) -> dict[str, Any] | None:
