@@ -67,10 +67,16 @@ def parse_shapes(text: str, series: int, rows: int, include_largest: bool) -> li
 
 
 def _measure(
-    workdir: Path, deps: Dependencies, key: str, driver: Driver, options: Options, column: Column
+    workdir: Path,
+    deps: Dependencies,
+    key: str,
+    driver: Driver,
+    options: Options,
+    shape: Shape,
+    column: Column,
 ) -> None:
     overrides = {"AURUM_HEALTH_CACHE_SECONDS": "0", "AURUM_PROVIDER_MODE": "sandbox"}
-    with real_server(workdir, deps, overrides, label=f"real-{column.shape}") as server:
+    with real_server(workdir, deps, overrides, label=f"real-{shape.name}") as server:
         base = f"http://{HOST}:{server.port}"
         headers = {"X-API-Key": key}
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
@@ -137,7 +143,7 @@ def run(shapes: list[Shape], data_dir: Path, options: Options, loadgen: str) -> 
                 "ingest_rows_per_s": figure.rate,
                 "ingest_vs_small": figure.rate / small.rate if small.rate else None,
             }
-            _measure(workdir, deps, key, driver, options, column)
+            _measure(workdir, deps, key, driver, options, shape, column)
             columns.append(column)
             click.echo(render(columns, []), err=True)
     return columns

@@ -100,8 +100,8 @@ def grow(database_url: str, shape: Shape) -> float:
             "INSERT INTO datasets (provider, series_id, title, units, frequency,"
             " observation_start, observation_end, provider_last_updated, enabled, attributes)"
             " SELECT %(p)s, %(prefix)s || lpad(n::text, 6, '0'), 'Scale bench series ' || n,"
-            " 'Index', 'Daily', current_date - (%(days)s - 1), current_date, now(), true, '{}'"
-            " FROM generate_series(%(first)s, %(last)s) n ON CONFLICT DO NOTHING",
+            " 'Index', 'Daily', current_date - (%(days)s::int - 1), current_date, now(), true, '{}'"
+            " FROM generate_series(%(first)s::int, %(last)s::int) n ON CONFLICT DO NOTHING",
             {"p": PROVIDER, "prefix": PREFIX, "days": days, "first": first,
              "last": first + new_series - 1},
         )  # fmt: skip
@@ -109,7 +109,7 @@ def grow(database_url: str, shape: Shape) -> float:
             "INSERT INTO ingest_checkpoints (tenant_id, provider, series_id, last_obs_date,"
             " provider_last_updated, cursor, run_id) SELECT %(t)s, %(p)s,"
             " %(prefix)s || lpad(n::text, 6, '0'), current_date, now(), '{}', %(run)s"
-            " FROM generate_series(%(first)s, %(last)s) n ON CONFLICT DO NOTHING",
+            " FROM generate_series(%(first)s::int, %(last)s::int) n ON CONFLICT DO NOTHING",
             {"t": TENANT, "p": PROVIDER, "prefix": PREFIX, "run": run_id, "first": first,
              "last": first + new_series - 1},
         )  # fmt: skip
@@ -140,8 +140,8 @@ def _insert_observations(
         " period_label, value, raw_value, units, metadata, run_id, batch_id)"
         " SELECT %(t)s, %(p)s, %(prefix)s || lpad(n::text, 6, '0'), d, to_char(d, 'YYYY-MM-DD'),"
         " v, v::text, 'Index', '{}', %(run)s, %(run)s"
-        " FROM generate_series(%(low)s, %(high)s) n,"
-        " generate_series(0, %(days)s - 1) i,"
+        " FROM generate_series(%(low)s::int, %(high)s::int) n,"
+        " generate_series(0, %(days)s::int - 1) i,"
         " LATERAL (SELECT current_date - i AS d,"
         "   round((100 + n %% 97 + 10 * sin((i + n) / 29.0))::numeric, 4)::float8 AS v) x",
         {"t": TENANT, "p": PROVIDER, "prefix": PREFIX, "run": run_id, "low": low, "high": high,
@@ -159,7 +159,7 @@ def add_run_history(database_url: str, providers: list[str], days: int = 30) -> 
             " SELECT gen_random_uuid(), 'ingest.' || p, p, 'scheduled', '{}', 'succeeded', 0,"
             " 'bench-scale', s, s, s + interval '40 seconds', 40000, s"
             " FROM unnest(%s::text[]) p,"
-            " generate_series(date_trunc('day', now()) - make_interval(days => %s),"
+            " generate_series(date_trunc('day', now()) - make_interval(days => %s::int),"
             "   now() - interval '1 day', interval '1 day') s",
             (providers, days),
         )
