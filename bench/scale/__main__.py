@@ -33,6 +33,7 @@ from bench.scale import endpoints, ingest
 from bench.scale.report import Column, progress, render, write
 from bench.scale.shapes import Shape, add_run_history, current_size, grow
 
+MONITORS = ("monitor.quality", "monitor.staleness", "monitor.cost", "monitor.outage_completeness")
 LARGEST = Shape("large", 20_000, 20_000_000)
 
 
@@ -66,6 +67,18 @@ def parse_shapes(text: str, series: int, rows: int, include_largest: bool) -> li
     return sorted(set(shapes), key=lambda shape: (shape.rows, shape.series))
 
 
+def _pause_monitors(client: httpx.Client) -> None:
+    """The periodic monitors (the hourly full validation above all) would run inside the
+    measured windows now and then: paused over the API for the run (pauses are stored)."""
+    for job in MONITORS:
+        answer = client.post(
+            f"/v1/admin/external/jobs/{job}/pause",
+            json={"reason": "bench/scale", "ttl_seconds": 86_400},
+        )
+        if answer.status_code != 200:
+            progress(f"pausing {job} answered {answer.status_code}: {answer.text[:200]}")
+
+
 def _measure(
     workdir: Path,
     deps: Dependencies,
@@ -80,6 +93,7 @@ def _measure(
         base = f"http://{HOST}:{server.port}"
         headers = {"X-API-Key": key}
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            _pause_monitors(client)
             figure = ingest.validation_after_ingest(
                 client, server.process.pid, deps.database_url,
                 options.validation_rows, options.validation_timeout,
