@@ -66,6 +66,7 @@ MEASURES = [
     ("read_ratio", "read API / bare"),
     ("read_p50_ms", "read API p50 ms"),
     ("read_p99_ms", "read API p99 ms"),
+    ("load_average", "machine load average (1 min) at the end"),
 ]
 
 
