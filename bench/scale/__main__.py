@@ -15,38 +15,24 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import httpx
 
 from bench.api_overhead.__main__ import _terminate
-from bench.api_overhead.dependencies import BenchError, Dependencies, admin_api_key, dependencies
-from bench.api_overhead.drivers import LOADGENS, Driver, choose_driver
-from bench.api_overhead.servers import HOST, PROJECT_ROOT, real_server
-from bench.scale import endpoints, ingest
+from bench.api_overhead.dependencies import BenchError, admin_api_key, dependencies
+from bench.api_overhead.drivers import LOADGENS, choose_driver
+from bench.api_overhead.servers import PROJECT_ROOT
+from bench.scale import ingest
+from bench.scale.measure import Options, measure
 from bench.scale.report import Column, progress, render, write
 from bench.scale.shapes import Shape, add_run_history, current_size, grow
 
-MONITORS = ("monitor.quality", "monitor.staleness", "monitor.cost", "monitor.outage_completeness")
 LARGEST = Shape("large", 20_000, 20_000_000)
-
-
-@dataclass(frozen=True)
-class Options:
-    clients: int
-    connections: int
-    duration: int
-    warmup: int
-    validation_rows: int
-    validation_timeout: int
-    ingest_rows: int
 
 
 def parse_shapes(text: str, series: int, rows: int, include_largest: bool) -> list[Shape]:
@@ -66,69 +52,6 @@ def parse_shapes(text: str, series: int, rows: int, include_largest: bool) -> li
     if include_largest and LARGEST not in shapes:
         shapes.append(LARGEST)
     return sorted(set(shapes), key=lambda shape: (shape.rows, shape.series))
-
-
-def _pause_monitors(client: httpx.Client) -> None:
-    """The periodic monitors (the hourly full validation above all) would run inside the
-    measured windows now and then: paused over the API for the run (pauses are stored)."""
-    for job in MONITORS:
-        answer = client.post(
-            f"/v1/admin/external/jobs/{job}/pause",
-            json={"reason": "bench/scale", "ttl_seconds": 86_400},
-        )
-        if answer.status_code != 200:
-            progress(f"pausing {job} answered {answer.status_code}: {answer.text[:200]}")
-
-
-def _measure(
-    workdir: Path,
-    deps: Dependencies,
-    key: str,
-    driver: Driver,
-    options: Options,
-    shape: Shape,
-    column: Column,
-) -> None:
-    overrides = {"AURUM_HEALTH_CACHE_SECONDS": "0", "AURUM_PROVIDER_MODE": "sandbox"}
-    with real_server(workdir, deps, overrides, label=f"real-{shape.name}") as server:
-        base = f"http://{HOST}:{server.port}"
-        headers = {"X-API-Key": key}
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            _pause_monitors(client)
-            figure = ingest.validation_after_ingest(
-                client, server.process.pid, deps.database_url,
-                options.validation_rows, options.validation_timeout,
-            )  # fmt: skip
-        column.values |= {
-            "validation_rows": figure.rows_added,
-            "validation_s": figure.seconds
-            if figure.seconds is not None
-            else f"> {options.validation_timeout} s",
-            "validation_peak_mb": figure.peak_rss_mb,
-            "validation_baseline_mb": figure.baseline_rss_mb,
-        }
-        for name, path in (("sla", endpoints.SLA), ("health", endpoints.HEALTH)):
-            result = endpoints.endpoint(server.port, key, path, options.clients, options.duration)
-            m = result.concurrent.measured
-            column.values |= {
-                f"{name}_single_ms": result.single_ms,
-                f"{name}_p50_ms": m.p50_ms if m else None,
-                f"{name}_p99_ms": m.p99_ms if m else None,
-                f"{name}_answered": result.concurrent.answered,
-            }
-        read = endpoints.read_api(
-            workdir, driver, server.port, key,
-            options.connections, options.duration, options.warmup,
-        )  # fmt: skip
-        column.values |= {
-            "read_rps": read.real.rps,
-            "bare_rps": read.bare.rps,
-            "read_ratio": read.ratio,
-            "read_p50_ms": read.real.p50_ms,
-            "read_p99_ms": read.real.p99_ms,
-            # Two cores shared with whatever else runs: the figures move with it.
-            "load_average": round(os.getloadavg()[0], 1),
-        }
 
 
 def run(shapes: list[Shape], data_dir: Path, options: Options, loadgen: str) -> list[Column]:
@@ -160,7 +83,7 @@ def run(shapes: list[Shape], data_dir: Path, options: Options, loadgen: str) -> 
                 "ingest_rows_per_s": figure.rate,
                 "ingest_vs_small": figure.rate / small.rate if small.rate else None,
             }
-            _measure(workdir, deps, key, driver, options, shape, column)
+            measure(workdir, deps, key, driver, options, shape, column)
             columns.append(column)
             click.echo(render(columns, []), err=True)
     return columns
