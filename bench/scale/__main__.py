@@ -54,13 +54,15 @@ def parse_shapes(text: str, series: int, rows: int, include_largest: bool) -> li
     return sorted(set(shapes), key=lambda shape: (shape.rows, shape.series))
 
 
-def run(shapes: list[Shape], data_dir: Path, options: Options, loadgen: str) -> list[Column]:
+def run(
+    shapes: list[Shape], data_dir: Path, options: Options, loadgen: str, columns: list[Column]
+) -> None:
+    """Measure each shape, appending its column to `columns` as it is done."""
     driver = choose_driver(loadgen)
     data_dir.mkdir(parents=True, exist_ok=True)
     workdir = data_dir / time.strftime("run-%Y%m%d-%H%M%S")
     workdir.mkdir()
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    columns: list[Column] = []
     with contextlib.ExitStack() as stack:
         deps = stack.enter_context(dependencies(workdir))
         key = stack.enter_context(admin_api_key(deps))
@@ -86,7 +88,6 @@ def run(shapes: list[Shape], data_dir: Path, options: Options, loadgen: str) -> 
             measure(workdir, deps, key, driver, options, shape, column)
             columns.append(column)
             click.echo(render(columns, []), err=True)
-    return columns
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,20 +128,26 @@ def main(
         clients, connections, duration, warmup, validation_rows, validation_timeout, ingest_rows
     )
     started = time.monotonic()
+    columns: list[Column] = []
+    failure = None
     try:
-        columns = run(chosen, data_dir, options, loadgen)
+        run(chosen, data_dir, options, loadgen, columns)
     except BenchError as exc:
         progress(f"cannot measure: {exc}")
-        sys.exit(1)
+        failure = f"stopped: {exc}"[:300]
     notes = [
         f"whole run {time.monotonic() - started:,.0f} s; the synthetic series are FRED's, in "
         "the catalog but not in the providers file",
-        "SLA/health: AURUM_HEALTH_CACHE_SECONDS=0; read API: external_read_cache flag off",
+        "SLA/health: AURUM_HEALTH_CACHE_SECONDS=0, AURUM_ADMIN_READ_DEADLINE_SECONDS=60; "
+        "read API: external_read_cache flag off",
+        *([failure] if failure else []),
     ]
     click.echo(render(columns, notes))
     if output is not None:
         write(output, columns, notes)
         progress(f"written to {output}")
+    if failure:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
