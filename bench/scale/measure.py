@@ -79,7 +79,10 @@ def measure(
             "validation_s": figure.seconds
             if figure.seconds is not None
             else f"> {options.validation_timeout}",
-            "validation_peak_mb": figure.peak_rss_mb,
+            # Cut short, the peak so far says nothing of the whole run's: not judged.
+            "validation_peak_mb": figure.peak_rss_mb
+            if figure.seconds is not None
+            else f">= {figure.peak_rss_mb:,.0f} (cut short)",
             "validation_baseline_mb": figure.baseline_rss_mb,
         }
         if figure.seconds is not None:
