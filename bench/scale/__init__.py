@@ -1,0 +1,1 @@
+"""The service at growing data shapes: `python -m bench.scale`."""
