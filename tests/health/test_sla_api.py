@@ -126,6 +126,10 @@ async def test_warning_only_validation_runs_pass_as_health_says(settings: Settin
     for success, failed, hours in rows:
         at = now - timedelta(hours=hours)
         sql(settings.database_url, insert, uuid.uuid4(), tenant, success, failed, at, at)
+    # Another tenant's newer failed run is not this tenant's.
+    other = f"o{tenant}"
+    at = now - timedelta(minutes=10)
+    sql(settings.database_url, insert, uuid.uuid4(), other, False, error, at, at)
     try:
         async with client_for(local) as api:
             viewer = bearer(local, Role.VIEWER)
@@ -141,4 +145,5 @@ async def test_warning_only_validation_runs_pass_as_health_says(settings: Settin
             sla = (await api.get(SLA, params={"window": "24h"}, headers=viewer)).json()
             assert sla["providers"]["fred"]["validation_pass_rate"]["value"] == 0.75
     finally:
-        sql(settings.database_url, "DELETE FROM validation_results WHERE tenant_id = %s", tenant)
+        for who in (tenant, other):
+            sql(settings.database_url, "DELETE FROM validation_results WHERE tenant_id = %s", who)

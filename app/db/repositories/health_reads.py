@@ -129,7 +129,8 @@ _SNAPSHOT = text(
       'validation', (SELECT coalesce(json_agg(v), '[]') FROM (
           SELECT DISTINCT ON (provider) provider, status, success, success_percent,
                  failed_expectations, finished_at
-          FROM validation_results WHERE status IN ('completed', 'errored')
+          FROM validation_results
+          WHERE tenant_id = :tenant AND status IN ('completed', 'errored')
           ORDER BY provider, started_at DESC) v)
     )
     """
