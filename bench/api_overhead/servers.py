@@ -119,15 +119,16 @@ def _wait_until_serving(server: Server, path: str) -> None:
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
     if process.poll() is not None:
         return
     process.terminate()
     try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        process.wait(timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -149,7 +150,7 @@ def _spawn(
     try:
         yield Server(name=name, port=port, process=process, log_path=log_path)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ import click
 import httpx
 
 from app.embedded.ports import free_port, wait_for_port
+from bench.api_overhead.servers import stop_process
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -125,11 +126,7 @@ def main(duration: int, pages: int, settle: int) -> None:
                 busy = _share(server.pid, duration)
                 browser.close()
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_process(server, timeout=60)
             log.close()
     click.echo(
         "\n".join(
