@@ -67,7 +67,9 @@ def build_lifespan(
             sessionmaker,
             None if read_url == dependencies.database_url else build_engine(settings, read_url),
             max_lag_seconds=settings.database_read_max_lag_seconds,
-            check_timeout_seconds=settings.db_request_timeout_seconds,
+            # Half a request's wait for PostgreSQL: a read that finds the replica stalled
+            # still has the other half to get its page from the primary.
+            check_timeout_seconds=settings.db_request_timeout_seconds / 2,
         )
         secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         authenticator = Authenticator(
