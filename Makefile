@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest promtool-status browser-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-health bench-dashboard-cpu bench-scale
+.PHONY: run test lint typecheck pytest promtool-status browser-status replica-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-read-replica bench-health bench-dashboard-cpu bench-scale
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/aurum serve
 
-test: lint typecheck promtool-status browser-status pytest
+test: lint typecheck promtool-status browser-status replica-status pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations bench
@@ -49,6 +49,11 @@ browser-status:
 	else \
 	  echo "*** no chromium found$${AURUM_TEST_CHROMIUM:+ (AURUM_TEST_CHROMIUM=$$AURUM_TEST_CHROMIUM is not executable)}: the browser tests (tests/ui) will NOT run; install it: apt-get install chromium ***" >&2; \
 	fi
+
+# The read-replica tests (tests/db/test_read_replica.py) copy the embedded PostgreSQL into a
+# streaming standby; against an external AURUM_DATABASE_URL pytest only skips them: say so.
+replica-status: $(STAMP)
+	@$(BIN)/python -m tests.support.streaming_replica
 
 # Only the rules: promtool check rules + promtool test rules.
 rules: $(STAMP)
@@ -89,6 +94,9 @@ bench-flag-propagation: $(STAMP)
 
 bench-read-api: $(STAMP)
 	$(BIN)/python -m bench.read_api $(BENCH_ARGS)
+
+bench-read-replica: $(STAMP)
+	$(BIN)/python -m bench.read_replica $(BENCH_ARGS)
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale $(BENCH_ARGS)

@@ -15,6 +15,7 @@ from app.auth.authenticator import Authenticator
 from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
+from app.db.read_sessions import ReadSessions
 from app.health.dependencies import DependencyCache
 from app.health.view_cache import ViewCache
 from app.jobs.scheduler import JobScheduler
@@ -61,6 +62,15 @@ def build_lifespan(
             cooldown=settings.redis_cooldown_seconds,
         )
         sessionmaker = build_sessionmaker(engine)
+        read_url = settings.read_database_url(dependencies.database_url)
+        reads = ReadSessions(
+            sessionmaker,
+            None if read_url == dependencies.database_url else build_engine(settings, read_url),
+            max_lag_seconds=settings.database_read_max_lag_seconds,
+            # Half a request's wait for PostgreSQL: a read that finds the replica stalled
+            # still has the other half to get its page from the primary.
+            check_timeout_seconds=settings.db_request_timeout_seconds / 2,
+        )
         secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         authenticator = Authenticator(
             ApiKeyVerifier(
@@ -83,6 +93,7 @@ def build_lifespan(
             dependencies=dependencies,
             engine=engine,
             sessionmaker=sessionmaker,
+            reads=reads,
             redis=redis,
             kafka_admin=_kafka_admin(dependencies.kafka_bootstrap_servers),
             rate_limiter=rate_limiter,
@@ -136,6 +147,7 @@ def build_lifespan(
             if rate_limiter is not None:
                 await rate_limiter.close()
             await redis.aclose()
+            await reads.aclose()
             await engine.dispose()
             # Dropping the last reference destroys the librdkafka client and its threads.
             app.state.resources.kafka_admin = None

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
+    from app.db.read_sessions import ReadSessions
     from app.jobs.scheduler import JobScheduler
     from app.outages.board import OutageBoard
     from app.quality.suites import SuiteCatalog
@@ -28,7 +29,10 @@ class Resources:
     settings: Settings
     dependencies: Dependencies
     engine: AsyncEngine
+    # The primary: every write and every read that must see its own writes.
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Staleness-tolerant reads (read API, health, SLA): the replica while it is fit.
+    reads: ReadSessions
     redis: Redis
     kafka_admin: AdminClient | None
     rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false

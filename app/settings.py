@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # under data_dir" (`aurum serve`). kafka_enabled=false turns Kafka off: no broker, and no
     # outbox rows are written.
     database_url: str | None = None
+    # A streaming replica for reads that tolerate staleness (read API, health, SLA); unset:
+    # every read goes to the primary. Lagging more than the max, or unreachable: the primary.
+    database_read_url: str | None = None
+    database_read_max_lag_seconds: float = Field(default=30.0, gt=0, le=3600)
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     kafka_enabled: bool = True
@@ -318,7 +322,7 @@ class Settings(BaseSettings):
             origins.append(origin)
         return origins
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
     def _database_url_is_postgres(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -413,6 +417,11 @@ class Settings(BaseSettings):
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
+
+    def read_database_url(self, primary_url: str) -> str:
+        """The one place that says where staleness-tolerant reads go: the replica when
+        AURUM_DATABASE_READ_URL is set, else the primary (`primary_url`, maybe embedded)."""
+        return self.database_read_url or primary_url
 
     @property
     def embedded_redis(self) -> bool:

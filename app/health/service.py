@@ -80,9 +80,14 @@ def _validation_view(result: Any) -> tuple[dict[str, Any] | None, int]:
     }, errors
 
 
-async def _database_reads(resources: Resources, names: list[str]) -> dict[str, Any]:
-    """One round-trip (health_reads.snapshot), reshaped by job, provider and series."""
-    async with resources.sessionmaker() as session:
+async def _database_reads(
+    resources: Resources, names: list[str], *, replica: bool = True
+) -> dict[str, Any]:
+    """One round-trip (health_reads.snapshot), reshaped by job, provider and series. The
+    views read the replica when it is fit; a job (`replica=False`) reads the primary, which
+    has its own run's writes."""
+    scope = resources.reads.session() if replica else resources.sessionmaker()
+    async with scope as session:
         raw = await health_reads.snapshot(
             session, jobs=[f"ingest.{p}" for p in names], tenant_id=resources.settings.tenant_id
         )
@@ -344,7 +349,7 @@ async def provider_verdict(resources: Resources, name: str) -> Verdict:
     """One provider's status, as the probe job refreshes it (no dependency checks)."""
     now = datetime.now(UTC)
     db, rds = await asyncio.gather(
-        _database_reads(resources, [name]), _redis_reads(resources, [name])
+        _database_reads(resources, [name], replica=False), _redis_reads(resources, [name])
     )
     guard = rds["guards"][name]
     _, verdict = provider_view(

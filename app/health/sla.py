@@ -106,7 +106,7 @@ async def _provider(
     job = f"ingest.{name}"
     target = freshness.ingest_target_seconds(section.schedule.get("ingest"))
     hours = math.ceil((now - start).total_seconds() / 3600)
-    async with resources.sessionmaker() as session:
+    async with resources.reads.session() as session:
         runs = await health_reads.runs_since(session, job, start)
         series = await health_reads.series_state(session, tenant_id=resources.settings.tenant_id)
         present = await health_reads.observation_dates(
@@ -197,7 +197,7 @@ async def sla(resources: Resources, window: str) -> dict[str, Any]:
     start = now - WINDOWS[window]
     config = resources.providers.config
     names = sorted(p for p, s in config.providers.items() if s.enabled)
-    async with resources.sessionmaker() as session:
+    async with resources.reads.session() as session:
         runs = await validation_reads.completed_failures(
             session, since=start, tenant_id=resources.settings.tenant_id
         )

@@ -34,6 +34,18 @@ DEPENDENCY_CHECK_SECONDS = Gauge(
     ["dependency"],
 )
 
+# Reads sent to the primary instead of the read replica (AURUM_DATABASE_READ_URL), by why:
+# `unreachable` or `lag` (over AURUM_DATABASE_READ_MAX_LAG_SECONDS). Counted per read.
+DB_READ_FALLBACK = Counter(
+    f"{PREFIX}_db_read_fallback_total",
+    "Reads answered by the primary because the read replica was unreachable or lagging.",
+    ["reason"],
+)
+DB_REPLICA_LAG = Gauge(
+    f"{PREFIX}_db_replica_lag_seconds",
+    "The read replica's replay lag at its last check (0 when no WAL waits to be replayed).",
+)
+
 # Inbound rate limiting. `rule` is `default` or a configured path prefix: bounded by settings.
 RATELIMIT_REJECTIONS = Counter(
     f"{PREFIX}_ratelimit_rejections_total",

@@ -8,6 +8,7 @@ from datetime import date
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from app.db.session import ReadSessionsDep
 from app.errors import InvalidInput
 from app.read_api import pages
 from app.read_api.cache import cache_key, cached_page, matches_etag
@@ -47,19 +48,26 @@ async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Re
 @router.get("/series")
 async def list_series(
     request: Request,
+    reads: ReadSessionsDep,
     provider: str | None = Query(default=None, max_length=32),
     frequency: str | None = Query(default=None, max_length=32),
     q: str | None = Query(default=None, max_length=200, description="Text in title or id"),
     limit: int = Limit,
     cursor: str | None = Query(default=None, max_length=512),
 ) -> Response:
-    sessionmaker = request.app.state.resources.sessionmaker
-    return await _respond(
-        request,
-        lambda: pages.series_body(
-            sessionmaker, provider=provider, frequency=frequency, text=q, limit=limit, cursor=cursor
-        ),
-    )
+    async def load() -> bytes:
+        # The replica is chosen when the page is loaded, not per request: a cached page
+        # costs no lag check.
+        return await pages.series_body(
+            await reads.sessionmaker(),
+            provider=provider,
+            frequency=frequency,
+            text=q,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    return await _respond(request, load)
 
 
 SeriesId = Path(
@@ -76,6 +84,7 @@ SeriesId = Path(
 @router.get("/series/{provider}/{series_id:path}/observations")
 async def observations(
     request: Request,
+    reads: ReadSessionsDep,
     provider: str,
     series_id: str = SeriesId,
     start: date | None = None,
@@ -95,7 +104,10 @@ async def observations(
         "start": start,
         "end": end,
     }
-    return await _respond(
-        request,
-        lambda: pages.observations_body(resources.sessionmaker, args, limit=limit, cursor=cursor),
-    )
+
+    async def load() -> bytes:
+        return await pages.observations_body(
+            await reads.sessionmaker(), args, limit=limit, cursor=cursor
+        )
+
+    return await _respond(request, load)

@@ -64,7 +64,7 @@ async def _one(request: Request, provider: str) -> dict[str, Any]:
     guard = resources.providers.guards[provider]
 
     async def recent_runs() -> list[Any]:
-        async with resources.sessionmaker() as session:
+        async with resources.reads.session() as session:
             return await health_reads.recent_runs(session, f"ingest.{provider}", limit=10)
 
     # Concurrently: a stalled Redis costs the request one deadline, not one per read.
