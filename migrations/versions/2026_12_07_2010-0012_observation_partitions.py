@@ -2,8 +2,8 @@
 
 Retention used to DELETE years of rows one chunk at a time; with partitions it drops whole
 years. Bounds: one partition for everything before 1900, one per decade for 1900-1999, one
-per year from 2000 to this year + AHEAD_YEARS, and a DEFAULT partition for anything later
-(EIA projections run decades ahead). Decades for the old history because it is small (annual
+per year from 2000 to this year + AHEAD_YEARS (past the ingest's ten-year limit on future
+dates), and a DEFAULT partition for anything later. Decades for the old history because it is small (annual
 and monthly series back to the 1900s), never updated, and a partition per year would double
 the partitions every lookup without a date plans over; years where retention cuts (the
 horizon is five years by default), so it drops a year at a time. maintenance.partitions
@@ -41,9 +41,10 @@ TABLE = "external_timeseries_obs"
 SET_ASIDE = "external_timeseries_obs_unpartitioned"
 FIRST_DECADE = 1900
 FIRST_YEAR = 2000
-# Years created ahead of today, so maintenance.partitions has years of slack before it needs
-# DDL (which takes locks on the parent).
-AHEAD_YEARS = 5
+# Years created ahead of today: the ingest accepts dates up to ten years ahead (forecasts),
+# so no accepted row lands in DEFAULT, and maintenance.partitions has years of slack before
+# it needs DDL (which takes locks on the parent).
+AHEAD_YEARS = 11
 
 # Everything but the key and the run_id index, which are recreated under their own names.
 _COLUMNS = """
@@ -76,7 +77,7 @@ def _is_hypertable() -> bool:
         return False
     return bool(
         _scalar(
-            "SELECT EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable "
+            "SELECT EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable "  # noqa: S608
             f"WHERE table_name = '{TABLE}')"
         )
     )
@@ -124,7 +125,7 @@ def _set_aside(kind: str) -> list[str]:
 
 
 def _finish(grants: list[str]) -> None:
-    op.execute(f"INSERT INTO {TABLE} ({_ALL}) SELECT {_ALL} FROM {SET_ASIDE}")
+    op.execute(f"INSERT INTO {TABLE} ({_ALL}) SELECT {_ALL} FROM {SET_ASIDE}")  # noqa: S608
     op.execute(f"DROP TABLE {SET_ASIDE}")
     for grant in grants:
         op.execute(grant.format(table=TABLE))
@@ -160,9 +161,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if _is_hypertable():
         op.execute(f"SELECT remove_compression_policy('{TABLE}', if_exists => true)")
-        op.execute(
-            f"SELECT decompress_chunk(c, true) FROM show_chunks('{TABLE}') c"
-        )
+        op.execute(f"SELECT decompress_chunk(c, true) FROM show_chunks('{TABLE}') c")  # noqa: S608
         op.execute(f"ALTER TABLE {TABLE} SET (timescaledb.compress = false)")
         return
     grants = _set_aside("plain")

@@ -17,7 +17,9 @@ SM = async_sessionmaker[AsyncSession]
 DAYS = [date(1850, 1, 1), date(1961, 1, 1), date(2019, 6, 1), date(2024, 2, 29)]
 
 
-async def test_inserted_and_updated_counts_across_partitions(sessionmaker: SM, names: Names) -> None:
+async def test_inserted_and_updated_counts_across_partitions(
+    sessionmaker: SM, names: Names
+) -> None:
     first = [obs("P", day, float(i)) for i, day in enumerate(DAYS)]
     assert await ingest_committed(sessionmaker, names, first) == BatchResult(
         new=4, changed=0, unchanged=0, rejected=0
