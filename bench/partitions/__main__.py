@@ -15,6 +15,8 @@ benchmark drops partitions of the observations table.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
 import tempfile
 import time
 from datetime import date
@@ -32,6 +34,7 @@ from app.embedded.postgres import start_embedded_postgres
 
 CUTOFF = date(2004, 1, 1)
 FIRST_DAY = date(1990, 1, 1)
+DAYS = 10_000
 CHUNK = 10_000
 PLAIN = "bench_obs_plain"
 _DELETE_CHUNK = text(
@@ -44,8 +47,10 @@ def progress(message: str) -> None:
     click.echo(f"[partitions] {message}", err=True)
 
 
-def _fill(database_url: str, rows: int, series: int) -> int:
-    """`rows` daily observations of `series` series from 1990; the rows before the horizon."""
+def _fill(database_url: str, rows: int) -> int:
+    """`rows` daily observations from 1990 to 2017 (DAYS each, so none is in DEFAULT and
+    about half is before the horizon at any size); the rows before the horizon."""
+    series = max(1, rows // DAYS)
     days = rows // series
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute(
@@ -122,25 +127,27 @@ def _remaining(database_url: str) -> tuple[int, int]:
 
 @click.command()
 @click.option("--rows", default=2_000_000, show_default=True, help="observations per table")
-@click.option("--series", default=200, show_default=True, help="series the rows spread over")
-def main(rows: int, series: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="aurum-bench-partitions-") as workdir:
-        progress("starting embedded PostgreSQL")
-        database_url = start_embedded_postgres(Path(workdir) / "postgres", delete_on_exit=True)
-        migrate.upgrade(database_url)
-        progress(f"filling both tables with {rows:,} rows")
-        old = _fill(database_url, rows, series)
-        progress(f"{old:,} rows before {CUTOFF} in each; row DELETE (reference)")
-        deleting, vacuuming, deleted = asyncio.run(_delete_rows(database_url))
-        progress("DROP of the old partitions")
-        dropping, dropped = asyncio.run(_drop_partitions(database_url))
-        partitioned_left, plain_left = _remaining(database_url)
+def main(rows: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="aurum-bench-partitions-"))
+    # Registered first, so it runs last at exit: after the embedded PostgreSQL (stopped and
+    # deleted by its own exit hook; a server whose directory vanished cannot be stopped).
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    progress("starting embedded PostgreSQL")
+    database_url = start_embedded_postgres(workdir / "postgres", delete_on_exit=True)
+    migrate.upgrade(database_url)
+    progress(f"filling both tables with {rows:,} rows")
+    old = _fill(database_url, rows)
+    progress(f"{old:,} rows before {CUTOFF} in each; row DELETE (reference)")
+    deleting, vacuuming, deleted = asyncio.run(_delete_rows(database_url))
+    progress("DROP of the old partitions")
+    dropping, dropped = asyncio.run(_drop_partitions(database_url))
+    partitioned_left, plain_left = _remaining(database_url)
     if deleted != old or partitioned_left != plain_left:
         raise click.ClickException(
             f"the two paths disagree: deleted {deleted:,} of {old:,}; "
             f"left {partitioned_left:,} partitioned vs {plain_left:,} plain"
         )
-    click.echo(f"rows per table: {rows:,} ({series} series, daily from {FIRST_DAY})")
+    click.echo(f"rows per table: {rows:,} ({rows // DAYS:,} series, daily from {FIRST_DAY})")
     click.echo(f"rows before the horizon {CUTOFF}: {old:,}; left after: {plain_left:,}")
     click.echo(f"row DELETE (10,000 per transaction): {deleting:8.3f} s")
     click.echo(f"  + VACUUM of the plain table:       {vacuuming:8.3f} s")
