@@ -172,6 +172,10 @@ class Settings(BaseSettings):
     backfill_max_days: int = Field(default=1826, ge=1, le=36_600)
     # Share of a provider's request rate a backfill may use, leaving the rest to live runs.
     backfill_rate_share: float = Field(default=0.5, gt=0, le=1)
+    # Partition DDL (maintenance.partitions, retention's DROPs) waits at most this long for
+    # its lock on the observations table: a DDL queued behind a long query queues every later
+    # query behind itself, so it gives up and the next run retries.
+    partition_lock_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
 
     # Logging.
     log_level: str = "INFO"

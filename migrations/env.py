@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, pool, text
 
 import app.db.models  # noqa: F401 - registers every table on the metadata
 from app.db.metadata import metadata
+from app.db.repositories.observation_partitions import is_partition
 
 MIGRATION_LOCK_ID = 0x4155_5255  # "AURU"
 
@@ -30,12 +31,18 @@ def _database_url() -> str:
     return async_url(resolve_database_url(Settings()))
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """The observations table's partitions are not in the model (it describes the parent)."""
+    return not (type_ == "table" and is_partition(name))
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=_database_url(),
         target_metadata=metadata,
         literal_binds=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -47,7 +54,12 @@ def run_migrations_online() -> None:
         connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         connection.commit()
         try:
-            context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+            context.configure(
+                connection=connection,
+                target_metadata=metadata,
+                compare_type=True,
+                include_name=include_name,
+            )
             with context.begin_transaction():
                 context.run_migrations()
         finally:

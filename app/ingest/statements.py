@@ -81,9 +81,11 @@ ANALYZE_STAGING = f"ANALYZE {STAGING}"
 # rewritten (it is only locked until commit). A NOT EXISTS anti-join before it also skipped
 # the lock, but the planner turned it into a scan of the tenant's whole history once the table
 # grew, so each batch got slower than the last. Only rows that are new, or whose value /
-# raw_value / units / period_label changed, come back from RETURNING; (xmax = 0) tells an
-# insert from an update. The outbox insert reads that set, so exactly the inserted or changed
-# observations are published.
+# raw_value / units / period_label changed, come back from RETURNING; `updated_at IS NULL`
+# tells an insert from an update (only the update sets it; neither COPY sets it). Not
+# xmax = 0: the table is partitioned, and xmax is a detail of one physical row version, not a
+# contract across partitions. The outbox insert reads that set, so exactly the inserted or
+# changed observations are published.
 #
 # Message shape (schema_version 2): one outbox row per series per batch, carrying up to
 # OBSERVATIONS_PER_MESSAGE of its inserted or changed observations in date order (a batch
@@ -118,7 +120,7 @@ _UPSERT = """
        OR o.units IS DISTINCT FROM EXCLUDED.units
        OR o.period_label IS DISTINCT FROM EXCLUDED.period_label
     RETURNING o.series_id, o.obs_date, o.period_label, o.value, o.raw_value, o.units,
-              o.metadata, (o.xmax = 0) AS inserted"""
+              o.metadata, (o.updated_at IS NULL) AS inserted"""
 _COUNTS = "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
 UPSERT_WITH_OUTBOX = f"""
 WITH up AS ({_UPSERT}

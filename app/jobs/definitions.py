@@ -25,6 +25,7 @@ class JobKind(StrEnum):
     DAILY_REPORT = "monitor.daily_report"
     OUTAGE_EXPIRY = "monitor.outage_expiry"
     RETENTION = "maintenance.retention"
+    PARTITIONS = "maintenance.partitions"
     OUTBOX_RELAY = "outbox.relay"
     OUTAGE_COMPLETENESS = "monitor.outage_completeness"
 
@@ -102,8 +103,12 @@ def job_definitions(
         JobDefinition("monitor.outage_expiry", JobKind.OUTAGE_EXPIRY, cadence.outage_expiry,
                       "Resolve declared outages past their ttl_seconds (as system)",
                       records_runs=False),
+        JobDefinition("maintenance.partitions", JobKind.PARTITIONS, cadence.partitions,
+                      f"Create observation partitions {cadence.partitions_ahead_years} years "
+                      "ahead; move rows out of the DEFAULT partition"),
         JobDefinition("maintenance.retention", JobKind.RETENTION, cadence.retention,
-                      f"Delete observations older than {cadence.retention_days} days"),
+                      f"Drop observation partitions (delete rows) older than "
+                      f"{cadence.retention_days} days"),
         JobDefinition("outbox.relay", JobKind.OUTBOX_RELAY,
                       f"every {max(1, round(cadence.outbox_relay_seconds))}s",
                       "Publish committed outbox rows to Kafka", records_runs=False),

@@ -22,7 +22,7 @@ from app.auth.principal import SYSTEM
 from app.db.models import JobPause, JobRun, RunStatus
 from app.db.repositories import jobs as job_repo
 from app.db.repositories import runs as run_repo
-from app.jobs import collection_tasks, monitor_tasks, outage_tasks
+from app.jobs import collection_tasks, monitor_tasks, outage_tasks, storage_tasks
 from app.jobs.context import RunContext, RunCounters, RunStopped
 from app.jobs.definitions import JobDefinition, JobKind
 from app.jobs.run_records import keep_alive, record_outcome
@@ -51,6 +51,7 @@ TASKS: dict[JobKind, Task] = {
     JobKind.COST: monitor_tasks.cost,
     JobKind.DAILY_REPORT: monitor_tasks.daily_report,
     JobKind.RETENTION: monitor_tasks.retention,
+    JobKind.PARTITIONS: storage_tasks.partitions,
     JobKind.OUTAGE_COMPLETENESS: outage_tasks.outage_completeness,
     JobKind.OUTAGE_EXPIRY: monitor_tasks.outage_expiry,
 }

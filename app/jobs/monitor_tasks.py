@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import text
 
 from app.jobs.context import RunContext, RunCounters
 from app.jobs.recovery import abandon_dead_runs
+from app.jobs.storage_tasks import delete_in_chunks, expire_observations
 from app.outages import service as outages
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 FRESHNESS_TARGET = timedelta(hours=24)
 # Declared outages resolved per run at most (each probes its provider); the rest next run.
 EXPIRIES_PER_RUN = 20
-RETENTION_CHUNK = 10_000
 
 # Datasets only: a collector's own marker rows (see is_dataset) are never stale.
 _STALE_SERIES = text(
@@ -30,11 +29,6 @@ _DAILY = text(
     "count(*) FILTER (WHERE status = 'failed'), sum(rows_new), sum(rows_changed), "
     "sum(rows_rejected), sum(requests_used) "
     "FROM job_runs WHERE created_at >= now() - interval '24 hours' GROUP BY 1 ORDER BY 1"
-)
-# Deleted in chunks so no statement holds its locks for long on a big table.
-_RETENTION = text(
-    "DELETE FROM external_timeseries_obs WHERE ctid = ANY(ARRAY("
-    "SELECT ctid FROM external_timeseries_obs WHERE obs_date < :cutoff LIMIT :chunk))"
 )
 # Published outbox rows are kept a while (to inspect, or to replay by hand), then deleted;
 # an unsent row is never deleted, however old. Oldest first, along the primary key.
@@ -101,33 +95,22 @@ async def daily_report(ctx: RunContext) -> RunCounters:
 
 
 async def retention(ctx: RunContext) -> RunCounters:
-    """Delete observations older than `jobs.retention_days` and outbox rows sent more than
-    `jobs.outbox_retention_days` ago, a chunk per transaction."""
+    """Drop observation partitions wholly older than `jobs.retention_days`, delete the older
+    rows left in the partition that straddles the horizon, and delete outbox rows sent more
+    than `jobs.outbox_retention_days` ago, a chunk per transaction."""
     jobs = ctx.resources.providers.config.jobs
     now = datetime.now(UTC)
     cutoff = (now - timedelta(days=jobs.retention_days)).date()
     sent_before = now - timedelta(days=jobs.outbox_retention_days)
-    deleted = await _delete_in_chunks(ctx, _RETENTION, {"cutoff": cutoff})
-    outbox = await _delete_in_chunks(ctx, _OUTBOX_RETENTION, {"cutoff": sent_before})
+    observations = await expire_observations(ctx, cutoff)
+    outbox = await delete_in_chunks(ctx, _OUTBOX_RETENTION, {"cutoff": sent_before})
     ctx.counters.progress = {
         "cutoff": cutoff.isoformat(),
-        "deleted": deleted,
+        **observations,
         "outbox_sent_before": sent_before.isoformat(),
         "outbox_deleted": outbox,
     }
     return ctx.counters
-
-
-async def _delete_in_chunks(ctx: RunContext, statement: Any, params: dict[str, Any]) -> int:
-    deleted = 0
-    while True:
-        async with ctx.resources.sessionmaker() as session, session.begin():
-            result = await session.execute(statement, {**params, "chunk": RETENTION_CHUNK})
-        count = int(getattr(result, "rowcount", 0) or 0)
-        deleted += count
-        ctx.checkpoint()
-        if count < RETENTION_CHUNK:
-            return deleted
 
 
 async def quality(ctx: RunContext) -> RunCounters:

@@ -103,6 +103,9 @@ class JobsSection(_Strict):
     cost: Schedule = "every 6h"
     daily_report: Schedule = "0 9 * * *"
     retention: Schedule = "30 4 * * *"
+    # Creates observation partitions ahead and empties the DEFAULT partition
+    # (maintenance.partitions), before retention.
+    partitions: Schedule = "15 4 * * *"
     probe: Schedule = "every 1m"
     # Declared outages past their ttl_seconds resolve themselves (monitor.outage_expiry).
     outage_expiry: Schedule = "every 30s"
@@ -112,6 +115,9 @@ class JobsSection(_Strict):
     outbox_relay_seconds: float = Field(default=1.0, gt=0, le=60)
     # Raw external data is kept five years (runbook default); older observations are deleted.
     retention_days: int = Field(default=1826, ge=30)
+    # Yearly observation partitions kept ready beyond the current year: the ingest accepts
+    # dates up to ten years ahead, so none lands in the DEFAULT partition.
+    partitions_ahead_years: int = Field(default=11, ge=1, le=50)
     # Outbox rows already published are deleted this long after they were sent.
     outbox_retention_days: int = Field(default=7, ge=1)
 

@@ -24,7 +24,7 @@ def provider_file(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Pat
     yearly = "0 0 1 1 *"
     data["jobs"] = {
         **data["jobs"], "probe": "every 1h", "staleness": "every 1h", "quality": yearly,
-        "cost": yearly, "daily_report": yearly, "retention": yearly,
+        "cost": yearly, "daily_report": yearly, "retention": yearly, "partitions": yearly,
     }  # fmt: skip
     for section in data["providers"].values():
         section["schedule"] = {kind: yearly for kind in section.get("schedule", {})}
