@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 
+from app.db.repositories import series_stats
 from app.jobs.context import RunContext, RunCounters
 from app.jobs.recovery import abandon_dead_runs
 from app.outages import service as outages
@@ -32,9 +33,14 @@ _DAILY = text(
     "FROM job_runs WHERE created_at >= now() - interval '24 hours' GROUP BY 1 ORDER BY 1"
 )
 # Deleted in chunks so no statement holds its locks for long on a big table.
+# Each chunk returns the (series, month) pairs it emptied or thinned, with how many rows each
+# lost, so the monthly stats are recomputed in the same transaction.
 _RETENTION = text(
-    "DELETE FROM external_timeseries_obs WHERE ctid = ANY(ARRAY("
-    "SELECT ctid FROM external_timeseries_obs WHERE obs_date < :cutoff LIMIT :chunk))"
+    "WITH gone AS (DELETE FROM external_timeseries_obs WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM external_timeseries_obs WHERE obs_date < :cutoff LIMIT :chunk)) "
+    "RETURNING tenant_id, provider, series_id, obs_date) "
+    "SELECT tenant_id, provider, series_id, date_trunc('month', obs_date)::date, count(*) "
+    "FROM gone GROUP BY 1, 2, 3, 4"
 )
 # Published outbox rows are kept a while (to inspect, or to replay by hand), then deleted;
 # an unsent row is never deleted, however old. Oldest first, along the primary key.
@@ -107,7 +113,7 @@ async def retention(ctx: RunContext) -> RunCounters:
     now = datetime.now(UTC)
     cutoff = (now - timedelta(days=jobs.retention_days)).date()
     sent_before = now - timedelta(days=jobs.outbox_retention_days)
-    deleted = await _delete_in_chunks(ctx, _RETENTION, {"cutoff": cutoff})
+    deleted = await _delete_observations(ctx, cutoff)
     outbox = await _delete_in_chunks(ctx, _OUTBOX_RETENTION, {"cutoff": sent_before})
     ctx.counters.progress = {
         "cutoff": cutoff.isoformat(),
@@ -116,6 +122,20 @@ async def retention(ctx: RunContext) -> RunCounters:
         "outbox_deleted": outbox,
     }
     return ctx.counters
+
+
+async def _delete_observations(ctx: RunContext, cutoff: date) -> int:
+    deleted = 0
+    while True:
+        async with ctx.resources.sessionmaker() as session, session.begin():
+            params = {"cutoff": cutoff, "chunk": RETENTION_CHUNK}
+            months = (await session.execute(_RETENTION, params)).all()
+            await series_stats.refresh(session, ((t, p, s, m) for t, p, s, m, _ in months))
+        count = sum(int(row[4]) for row in months)
+        deleted += count
+        ctx.checkpoint()
+        if count < RETENTION_CHUNK:
+            return deleted
 
 
 async def _delete_in_chunks(ctx: RunContext, statement: Any, params: dict[str, Any]) -> int:
