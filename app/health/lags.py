@@ -54,3 +54,33 @@ def freshness_measure(samples: list[float | None], target_s: float) -> dict[str,
         "deadlines_met_share": round(met_share, 4),
         "met": met_share >= DEADLINES_TARGET,
     }
+
+
+def freshness_by_dataset(
+    successes: list[tuple[datetime, tuple[str, ...]]],
+    datasets: list[str],
+    first_seen: datetime | None,
+    start: datetime,
+    now: datetime,
+    target_s: float,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The provider's freshness over `successes` (finish time, datasets it left unfinished)
+    and each dataset's, over the successes that finished it. Datasets left unfinished by the
+    same runs have the same samples, so each such group is sampled once: usually one group,
+    the provider's own, however many datasets are configured."""
+    every = [at for at, _ in successes]
+    provider = freshness_measure(lag_samples(every, first_seen, start, now), target_s)
+    skipped: dict[str, list[int]] = {}
+    for index, (_, unfinished) in enumerate(successes):
+        for series_id in unfinished:
+            skipped.setdefault(series_id, []).append(index)
+    by_runs: dict[tuple[int, ...], dict[str, Any]] = {(): provider}
+    out: dict[str, dict[str, Any]] = {}
+    for series_id in datasets:
+        runs = tuple(skipped.get(series_id, ()))
+        if runs not in by_runs:
+            left_out = set(runs)
+            done = [at for index, at in enumerate(every) if index not in left_out]
+            by_runs[runs] = freshness_measure(lag_samples(done, first_seen, start, now), target_s)
+        out[series_id] = dict(by_runs[runs])
+    return provider, out

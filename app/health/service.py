@@ -82,10 +82,17 @@ def _validation_view(result: Any) -> tuple[dict[str, Any] | None, int]:
 
 async def _database_reads(resources: Resources, names: list[str]) -> dict[str, Any]:
     """One round-trip (health_reads.snapshot), reshaped by job, provider and series."""
+    sections = resources.providers.config.providers
+    configured = [
+        (p, str(entry.get("series_id") or entry.get("id")))
+        for p in names
+        for entry in sections[p].datasets  # type: ignore[index]
+    ]
     async with resources.sessionmaker() as session:
         raw = await health_reads.snapshot(
-            session, jobs=[f"ingest.{p}" for p in names], tenant_id=resources.settings.tenant_id
-        )
+            session, jobs=[f"ingest.{p}" for p in names], tenant_id=resources.settings.tenant_id,
+            datasets=configured,
+        )  # fmt: skip
     return {
         "last": {run["job_id"]: run for run in raw["last"]},
         "successes": {job: _parse(at) for job, at in raw["successes"].items()},

@@ -25,10 +25,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from app.db.models import JobRun, RunStatus
-from app.db.repositories import health_reads, validation_reads
-from app.health import freshness
-from app.health.lags import freshness_measure, lag_samples
+from app.db.repositories import validation_reads
+from app.health.sla_datasets import COMPLETENESS_TARGET, measure, provider_figures
 from app.quality.scoring import run_passed
 from app.resilience import call_log
 from app.resources import Resources
@@ -36,36 +34,18 @@ from app.resources import Resources
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 REQUEST_TARGET = 0.98
 VALIDATION_TARGET = 0.95
-COMPLETENESS_TARGET = 0.99
 COST_TOLERANCE = 0.10
-
-
-def measure(value: float | None, target: float, *, higher_is_better: bool = True) -> dict[str, Any]:
-    if value is None:
-        return {"value": None, "target": target, "met": None}
-    met = value >= target if higher_is_better else value <= target
-    return {"value": round(value, 4), "target": target, "met": met}
-
-
-def _dataset_done(run: JobRun, series_id: str) -> bool:
-    progress = run.progress or {}
-    entry = progress.get(series_id)
-    return entry is None or entry.get("status") == "done"
 
 
 async def _provider(
     resources: Resources, name: str, start: datetime, now: datetime, pass_counts: Any
 ) -> dict[str, Any]:
     section = resources.providers.config.providers[name]  # type: ignore[index]
-    job = f"ingest.{name}"
-    target = freshness.ingest_target_seconds(section.schedule.get("ingest"))
     hours = math.ceil((now - start).total_seconds() / 3600)
     async with resources.sessionmaker() as session:
-        runs = await health_reads.runs_since(session, job, start)
-        series = await health_reads.series_state(session, tenant_id=resources.settings.tenant_id)
-        present = await health_reads.observation_dates(
-            session, tenant_id=resources.settings.tenant_id, provider=name,
-            start=start.date() - timedelta(days=1), end=now.date(),
+        provider_fresh, datasets = await provider_figures(
+            session, tenant_id=resources.settings.tenant_id, name=name, section=section,
+            start=start, now=now,
         )  # fmt: skip
     guard = resources.providers.guards[name]
     # Concurrently: a stalled Redis costs the view one deadline (AURUM_REDIS_TIMEOUT_SECONDS).
@@ -80,27 +60,6 @@ async def _provider(
         raise calls
     else:
         ok, failed = calls
-    first_seen = min((r.created_at or now for r in runs), default=None)
-    successes = [r for r in runs if r.status == RunStatus.SUCCEEDED and r.finished_at]
-    provider_fresh = freshness_measure(
-        lag_samples([r.finished_at for r in successes if r.finished_at], first_seen, start, now),
-        target,
-    )
-    catalog = {s: st[2] for (p, s), st in series.items() if p == name}
-    datasets: dict[str, Any] = {}
-    for series_id, frequency in freshness.configured_frequencies(name, section, catalog).items():
-        done = [r.finished_at for r in successes if r.finished_at and _dataset_done(r, series_id)]
-        expected = freshness.expected_periods(frequency, start.date(), now.date())
-        have = present.get(series_id, set())
-        completeness = len([d for d in expected if d in have]) / len(expected) if expected else None
-        age = freshness.data_age(frequency, (series.get((name, series_id)) or [None])[0])
-        datasets[series_id] = {
-            "frequency": frequency,
-            "freshness": freshness_measure(lag_samples(done, first_seen, start, now), target),
-            "data_age": age.as_dict(),
-            "completeness": measure(completeness, COMPLETENESS_TARGET)
-            | {"expected_periods": len(expected)},
-        }
     passed, total = pass_counts.get(name, (0, 0))
     completeness_values = [
         d["completeness"]["value"]
