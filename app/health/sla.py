@@ -84,10 +84,7 @@ async def _provider(
 
 
 async def _hours(resources: Resources, name: str, hours: int, now: datetime) -> tuple[int, int]:
-    async with resources.redis.pipeline(transaction=False) as pipe:
-        for key in call_log.hour_keys(name, hours, now):
-            pipe.hgetall(key)
-        return call_log.sum_hours(await pipe.execute())
+    return await call_log.window_totals(resources.redis, name, hours, now)
 
 
 def _overall(providers: dict[str, Any]) -> dict[str, Any]:
