@@ -161,7 +161,9 @@ def _http(workdir: Path, deps: Dependencies, clients: int, duration: int) -> dic
             result = endpoints.endpoint(server.port, key, path, clients, duration)
             m = result.concurrent.measured
             out |= {
-                f"{name}_single_ms": result.single,
+                f"{name}_single_ms": round(result.single, 1)
+                if isinstance(result.single, float)
+                else result.single,
                 f"{name}_{clients}_clients_p50_ms": m.p50_ms if m else None,
                 f"{name}_{clients}_clients_answered": result.concurrent.answered,
             }
