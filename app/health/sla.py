@@ -14,6 +14,10 @@
 
 A measure with nothing to measure (no runs, no calls, no validation yet, no budget, no period
 due) is `null` with `met: null`: unknown, not failing.
+
+Freshness and the per-dataset figures come from app/health/sla_datasets.py, which reads the
+aggregates the ingest keeps (never the window's observations); the request counters are
+summed inside Redis. So the view's cost follows the configured datasets, not the history.
 """
 
 from __future__ import annotations

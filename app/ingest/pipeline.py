@@ -1,6 +1,7 @@
 """One ingest batch: row checks, then new rows COPYed into the table and existing ones
-upserted through staging, outbox rows, dead letters and checkpoints, all in the CALLER's
-transaction (statements.py lists the statements).
+upserted through staging, outbox rows, dead letters, checkpoints and the monthly stats of the
+months written (app/db/repositories/series_stats.py), all in the CALLER's transaction
+(statements.py lists the statements).
 
 Two steps, so a collection can overlap them: `prepare_batch` checks the rows and formats what
 the writes send (Python only), `write_prepared` sends it (mostly PostgreSQL's work);
