@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest promtool-status browser-status replica-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-read-replica bench-health bench-dashboard-cpu bench-scale bench-partitions
+.PHONY: run test lint typecheck pytest promtool-status browser-status replica-status rules migrate clean bench-api-overhead bench-limiter-accuracy bench-request-cost bench-ingest-throughput bench-validation-run bench-flag-propagation bench-read-api bench-read-replica bench-health bench-dashboard-cpu bench-scale bench-partitions bench-sla-aggregates
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -103,6 +103,9 @@ bench-scale: $(STAMP)
 
 bench-partitions: $(STAMP)
 	$(BIN)/python -m bench.partitions $(BENCH_ARGS)
+
+bench-sla-aggregates: $(STAMP)
+	$(BIN)/python -m bench.sla_aggregates $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

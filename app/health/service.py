@@ -86,11 +86,18 @@ async def _database_reads(
     """One round-trip (health_reads.snapshot), reshaped by job, provider and series. The
     views read the replica when it is fit; a job (`replica=False`) reads the primary, which
     has its own run's writes."""
+    sections = resources.providers.config.providers
+    configured = [
+        (p, str(entry.get("series_id") or entry.get("id")))
+        for p in names
+        for entry in sections[p].datasets  # type: ignore[index]
+    ]
     scope = resources.reads.session() if replica else resources.sessionmaker()
     async with scope as session:
         raw = await health_reads.snapshot(
-            session, jobs=[f"ingest.{p}" for p in names], tenant_id=resources.settings.tenant_id
-        )
+            session, jobs=[f"ingest.{p}" for p in names], tenant_id=resources.settings.tenant_id,
+            datasets=configured,
+        )  # fmt: skip
     return {
         "last": {run["job_id"]: run for run in raw["last"]},
         "successes": {job: _parse(at) for job, at in raw["successes"].items()},

@@ -14,21 +14,23 @@
 
 A measure with nothing to measure (no runs, no calls, no validation yet, no budget, no period
 due) is `null` with `met: null`: unknown, not failing.
+
+Freshness and the per-dataset figures come from app/health/sla_datasets.py, which reads the
+aggregates the ingest keeps (never the window's observations); the request counters are
+summed inside Redis. So the view's cost follows the configured datasets, not the history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from app.db.models import JobRun, RunStatus
-from app.db.repositories import health_reads, validation_reads
-from app.health import freshness
+from app.db.repositories import validation_reads
+from app.health.sla_datasets import COMPLETENESS_TARGET, measure, provider_figures
 from app.quality.scoring import run_passed
 from app.resilience import call_log
 from app.resources import Resources
@@ -36,82 +38,18 @@ from app.resources import Resources
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 REQUEST_TARGET = 0.98
 VALIDATION_TARGET = 0.95
-COMPLETENESS_TARGET = 0.99
-DEADLINES_TARGET = 0.99
 COST_TOLERANCE = 0.10
-
-
-def measure(value: float | None, target: float, *, higher_is_better: bool = True) -> dict[str, Any]:
-    if value is None:
-        return {"value": None, "target": target, "met": None}
-    met = value >= target if higher_is_better else value <= target
-    return {"value": round(value, 4), "target": target, "met": met}
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, math.ceil(q * len(ordered)) - 1)
-    return ordered[rank]
-
-
-def lag_samples(
-    success_times: list[datetime], first_seen: datetime | None, start: datetime, now: datetime
-) -> list[float | None]:
-    """The lag at every hour of the window; None where no success had happened yet (a missed
-    deadline). Hours before the job's first known run are not sampled."""
-    times = sorted(success_times)
-    samples: list[float | None] = []
-    hours = int((now - start).total_seconds() // 3600)
-    for h in range(hours, -1, -1):
-        at = now - timedelta(hours=h)
-        if first_seen is None or at < first_seen:
-            continue
-        i = bisect_right(times, at)
-        samples.append((at - times[i - 1]).total_seconds() if i else None)
-    return samples
-
-
-def freshness_measure(samples: list[float | None], target_s: float) -> dict[str, Any]:
-    if not samples:
-        return {"lag_p50_seconds": None, "lag_p95_seconds": None, "target_seconds": target_s,
-                "deadlines_met_share": None, "met": None}  # fmt: skip
-    known = [s for s in samples if s is not None]
-    met_share = sum(1 for s in samples if s is not None and s <= target_s) / len(samples)
-    # A sample with no success before it lags by at least the whole target.
-    p50 = percentile([s if s is not None else math.inf for s in samples], 0.5)
-    p95 = percentile([s if s is not None else math.inf for s in samples], 0.95)
-    return {
-        "lag_p50_seconds": None if p50 is None or math.isinf(p50) else round(p50, 1),
-        "lag_p95_seconds": None if p95 is None or math.isinf(p95) else round(p95, 1),
-        "target_seconds": target_s,
-        "samples": len(samples),
-        "samples_without_success": len(samples) - len(known),
-        "deadlines_met_share": round(met_share, 4),
-        "met": met_share >= DEADLINES_TARGET,
-    }
-
-
-def _dataset_done(run: JobRun, series_id: str) -> bool:
-    progress = run.progress or {}
-    entry = progress.get(series_id)
-    return entry is None or entry.get("status") == "done"
 
 
 async def _provider(
     resources: Resources, name: str, start: datetime, now: datetime, pass_counts: Any
 ) -> dict[str, Any]:
     section = resources.providers.config.providers[name]  # type: ignore[index]
-    job = f"ingest.{name}"
-    target = freshness.ingest_target_seconds(section.schedule.get("ingest"))
     hours = math.ceil((now - start).total_seconds() / 3600)
     async with resources.reads.session() as session:
-        runs = await health_reads.runs_since(session, job, start)
-        series = await health_reads.series_state(session, tenant_id=resources.settings.tenant_id)
-        present = await health_reads.observation_dates(
-            session, tenant_id=resources.settings.tenant_id, provider=name,
-            start=start.date() - timedelta(days=1), end=now.date(),
+        provider_fresh, datasets = await provider_figures(
+            session, tenant_id=resources.settings.tenant_id, name=name, section=section,
+            start=start, now=now,
         )  # fmt: skip
     guard = resources.providers.guards[name]
     # Concurrently: a stalled Redis costs the view one deadline (AURUM_REDIS_TIMEOUT_SECONDS).
@@ -126,27 +64,6 @@ async def _provider(
         raise calls
     else:
         ok, failed = calls
-    first_seen = min((r.created_at or now for r in runs), default=None)
-    successes = [r for r in runs if r.status == RunStatus.SUCCEEDED and r.finished_at]
-    provider_fresh = freshness_measure(
-        lag_samples([r.finished_at for r in successes if r.finished_at], first_seen, start, now),
-        target,
-    )
-    catalog = {s: st[2] for (p, s), st in series.items() if p == name}
-    datasets: dict[str, Any] = {}
-    for series_id, frequency in freshness.configured_frequencies(name, section, catalog).items():
-        done = [r.finished_at for r in successes if r.finished_at and _dataset_done(r, series_id)]
-        expected = freshness.expected_periods(frequency, start.date(), now.date())
-        have = present.get(series_id, set())
-        completeness = len([d for d in expected if d in have]) / len(expected) if expected else None
-        age = freshness.data_age(frequency, (series.get((name, series_id)) or [None])[0])
-        datasets[series_id] = {
-            "frequency": frequency,
-            "freshness": freshness_measure(lag_samples(done, first_seen, start, now), target),
-            "data_age": age.as_dict(),
-            "completeness": measure(completeness, COMPLETENESS_TARGET)
-            | {"expected_periods": len(expected)},
-        }
     passed, total = pass_counts.get(name, (0, 0))
     completeness_values = [
         d["completeness"]["value"]
@@ -171,10 +88,7 @@ async def _provider(
 
 
 async def _hours(resources: Resources, name: str, hours: int, now: datetime) -> tuple[int, int]:
-    async with resources.redis.pipeline(transaction=False) as pipe:
-        for key in call_log.hour_keys(name, hours, now):
-            pipe.hgetall(key)
-        return call_log.sum_hours(await pipe.execute())
+    return await call_log.window_totals(resources.redis, name, hours, now)
 
 
 def _overall(providers: dict[str, Any]) -> dict[str, Any]:

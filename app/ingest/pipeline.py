@@ -1,6 +1,7 @@
 """One ingest batch: row checks, then new rows COPYed into the table and existing ones
-upserted through staging, outbox rows, dead letters and checkpoints, all in the CALLER's
-transaction (statements.py lists the statements).
+upserted through staging, outbox rows, dead letters, checkpoints and the monthly stats of the
+months written (app/db/repositories/series_stats.py), all in the CALLER's transaction
+(statements.py lists the statements).
 
 Two steps, so a collection can overlap them: `prepare_batch` checks the rows and formats what
 the writes send (Python only), `write_prepared` sends it (mostly PostgreSQL's work);
@@ -41,6 +42,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from app.db.repositories import series_stats
 from app.ingest import statements
 from app.ingest.allocation import collector_paused
 from app.ingest.checks import (
@@ -144,9 +146,10 @@ async def write_prepared(session: AsyncSession, batch: PreparedBatch) -> BatchRe
     started = time.perf_counter()
     raw = await _driver_connection(session)
     new = changed = 0
+    touched: set[tuple[str, date]] = set()
     async with raw.cursor() as cursor:
         if batch.valid:
-            new, changed = await _write_rows(cursor, batch)
+            new, changed, touched = await _write_rows(cursor, batch)
         if batch.rejected:
             dead = {**batch.params, "rows": _dead_letters_json(batch.rejected)}
             with_dlq = statements.DEAD_LETTERS_WITH_DLQ if batch.publish else None
@@ -154,6 +157,9 @@ async def write_prepared(session: AsyncSession, batch: PreparedBatch) -> BatchRe
         if batch.checkpoints:
             marks = {**batch.params, "rows": _checkpoints_json(batch.checkpoints)}
             await cursor.execute(statements.UPSERT_CHECKPOINTS, marks)
+    # The SLA's aggregates follow the rows, in this transaction: only the months written.
+    tenant, provider = batch.params["tenant_id"], batch.params["provider"]
+    await series_stats.refresh(session, ((tenant, provider, s, m) for s, m in touched))
 
     result = BatchResult(
         new=new,
@@ -198,9 +204,12 @@ async def ingest_batch(
     return await write_prepared(session, prepared)
 
 
-async def _write_rows(cursor: AsyncCursor[Any], batch: PreparedBatch) -> tuple[int, int]:
-    """(new, changed): rows with a new key go straight into the table, the others (or all,
-    after a unique violation) through staging and the upsert."""
+async def _write_rows(
+    cursor: AsyncCursor[Any], batch: PreparedBatch
+) -> tuple[int, int, set[tuple[str, date]]]:
+    """(new, changed, the (series, month) pairs written): rows with a new key go straight
+    into the table, the others (or all, after a unique violation) through staging and the
+    upsert."""
     now, stored = await _stored_keys(cursor, batch)
     fresh, known = batch.valid, list[ValidRow]()
     fresh_lines, fresh_parts = batch.lines, batch.parts
@@ -216,19 +225,22 @@ async def _write_rows(cursor: AsyncCursor[Any], batch: PreparedBatch) -> tuple[i
         fresh_parts = parts(fresh, fresh_pieces)
     new = changed = 0
     taken: dict[str, int] = {}
+    touched: set[tuple[str, date]] = set()
     if fresh:
         copied = await _copy_new(cursor, batch, fresh_lines, fresh_parts, now)
         if copied is None:  # another writer stored one of these keys first: upsert them all
             known = batch.valid
         else:
             new, taken = len(fresh), copied
+            touched = {(row.series_id, row.obs_date.replace(day=1)) for row in fresh}
     if known:
         lines = batch.lines if len(known) == len(batch.valid) else ""
-        upserted_new, changed = await _upsert(
+        upserted_new, changed, upserted = await _upsert(
             cursor, lines or observation_lines(known, batch.prefix), batch, taken
         )
         new += upserted_new
-    return new, changed
+        touched |= upserted
+    return new, changed, touched
 
 
 async def _stored_keys(
@@ -288,8 +300,9 @@ async def _copy_new(
 
 async def _upsert(
     cursor: AsyncCursor[Any], lines: str, batch: PreparedBatch, part_base: dict[str, int]
-) -> tuple[int, int]:
-    """(new, changed) of rows upserted through the staging table."""
+) -> tuple[int, int, set[tuple[str, date]]]:
+    """(new, changed, the (series, month) pairs of those rows) upserted through staging;
+    an unchanged row touches no month."""
     await cursor.execute(statements.CREATE_STAGING)
     async with cursor.copy(statements.COPY_STAGING) as copy:
         await copy.write(lines)
@@ -298,7 +311,8 @@ async def _upsert(
     await cursor.execute(upsert, {**batch.params, "part_base": json.dumps(part_base)})
     counts = await cursor.fetchone()
     assert counts is not None
-    return int(counts[0]), int(counts[1])
+    months = {(series, date.fromisoformat(month)) for series, month in counts[2]}
+    return int(counts[0]), int(counts[1]), months
 
 
 async def _driver_connection(session: AsyncSession) -> AsyncConnection[Any]:

@@ -121,7 +121,13 @@ _UPSERT = """
        OR o.period_label IS DISTINCT FROM EXCLUDED.period_label
     RETURNING o.series_id, o.obs_date, o.period_label, o.value, o.raw_value, o.units,
               o.metadata, (o.updated_at IS NULL) AS inserted"""
-_COUNTS = "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
+# The third column, the (series, month) pairs of the inserted or changed rows, tells the
+# monthly stats (app/db/repositories/series_stats.py) which months to recompute.
+_COUNTS = """SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+       (SELECT coalesce(json_agg(json_build_array(t.series_id, t.month)), '[]'::json)
+        FROM (SELECT DISTINCT series_id, date_trunc('month', obs_date)::date AS month
+              FROM up) AS t)
+FROM up"""
 UPSERT_WITH_OUTBOX = f"""
 WITH up AS ({_UPSERT}
 ), parts AS (

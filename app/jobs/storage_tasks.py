@@ -14,6 +14,7 @@ from typing import Any
 
 from app.db.models.observations import OBSERVATIONS_TABLE
 from app.db.repositories import observation_partitions as partitions_repo
+from app.db.repositories import series_stats
 from app.db.repositories.observation_partitions import Layout, LockTimeout, Partition
 from app.jobs.context import RunContext, RunCounters
 
@@ -91,22 +92,24 @@ async def expire_observations(ctx: RunContext, cutoff: date) -> dict[str, Any]:
     if layout is Layout.HYPERTABLE:
         async with ctx.resources.sessionmaker() as session, session.begin():
             chunks = await partitions_repo.drop_hypertable_chunks(session, cutoff)
-    old = [p.name for p in parts if p.older_than(cutoff)]
-    for index, name in enumerate(old):
+    old = [p for p in parts if p.older_than(cutoff)]
+    for index, part in enumerate(old):
         try:
             async with ctx.resources.sessionmaker() as session, session.begin():
-                await partitions_repo.drop(session, name, lock_timeout_seconds=timeout)
+                await partitions_repo.drop(session, part.name, lock_timeout_seconds=timeout)
+                assert part.upper is not None  # older_than: a bounded partition
+                await series_stats.forget_range(session, part.lower, part.upper)
         except LockTimeout:
-            skipped = old[index:]
+            skipped = [p.name for p in old[index:]]
             log.warning(
                 "partition %s not dropped: no lock on %s within %ss; the next run retries",
-                name,
+                part.name,
                 OBSERVATIONS_TABLE,
                 timeout,
             )
             break
-        log.info("dropped observations partition %s (wholly before %s)", name, cutoff)
-        dropped.append(name)
+        log.info("dropped observations partition %s (wholly before %s)", part.name, cutoff)
+        dropped.append(part.name)
         ctx.checkpoint()
     # A hypertable's chunks are not listed: its rows are deleted through the parent, where
     # a ctid may match in several chunks; the date condition keeps that to rows past the
@@ -119,7 +122,7 @@ async def expire_observations(ctx: RunContext, cutoff: date) -> dict[str, Any]:
     deleted = 0
     for table in tables:
         statement = partitions_repo.delete_before(table)
-        deleted += await delete_in_chunks(ctx, statement, {"cutoff": cutoff})
+        deleted += await _delete_with_stats(ctx, statement, cutoff)
     return {
         "layout": layout.value,
         "dropped_partitions": dropped,
@@ -127,6 +130,22 @@ async def expire_observations(ctx: RunContext, cutoff: date) -> dict[str, Any]:
         "dropped_chunks": chunks,
         "deleted": deleted,
     }
+
+
+async def _delete_with_stats(ctx: RunContext, statement: Any, cutoff: date) -> int:
+    """partitions_repo.delete_before, a chunk per transaction, each recomputing the monthly
+    stats of the months it thinned in its own transaction."""
+    deleted = 0
+    while True:
+        async with ctx.resources.sessionmaker() as session, session.begin():
+            params = {"cutoff": cutoff, "chunk": RETENTION_CHUNK}
+            months = (await session.execute(statement, params)).all()
+            await series_stats.refresh(session, ((t, p, s, m) for t, p, s, m, _ in months))
+        count = sum(int(row[4]) for row in months)
+        deleted += count
+        ctx.checkpoint()
+        if count < RETENTION_CHUNK:
+            return deleted
 
 
 async def delete_in_chunks(ctx: RunContext, statement: Any, params: dict[str, Any]) -> int:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
 import app.db.models  # noqa: F401 - registers the tables
@@ -37,6 +39,7 @@ EXPECTED_TABLES = {
     "scheduler_leader",
     "provider_outages",
     "outage_events",
+    "external_series_monthly_stats",
 }
 
 
@@ -59,6 +62,64 @@ def test_downgrade_to_base_then_upgrade_to_head(database_url: str, engine: Engin
     finally:
         migrate.upgrade(database_url)
     assert _tables(engine) == EXPECTED_TABLES
+
+
+# Done, failed, never started, and a key that is not a dataset.
+PROGRESS = {"A": {"status": "done"}, "B": {"status": "failed"}, "C": {"rows": 0}, "_mode": "full"}
+
+
+def test_monthly_stats_are_backfilled_from_stored_rows(database_url: str, engine: Engine) -> None:
+    """0011's upgrade fills the stats and the runs' unfinished datasets from what is stored;
+    its downgrade drops both, and the upgrade runs again."""
+    migrate.downgrade(database_url, "0010")
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO external_timeseries_obs (tenant_id, provider, series_id,"
+                    " obs_date, period_label) SELECT 'mig', 'fred', 'S' || (n % 2),"
+                    " date '2026-01-30' + n, '' FROM generate_series(0, 5) n"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO job_runs (id, job_id, trigger, status, finished_at, progress)"
+                    " VALUES (gen_random_uuid(), 'mig.test', 'manual', 'succeeded', now(),"
+                    " CAST(:progress AS jsonb))"
+                ),
+                {"progress": json.dumps(PROGRESS)},
+            )
+        migrate.upgrade(database_url, "0011")
+        with engine.connect() as conn:
+            stats = conn.execute(
+                text(
+                    "SELECT series_id, month, observation_count, day_mask, first_date, last_date"
+                    " FROM external_series_monthly_stats WHERE tenant_id = 'mig'"
+                    " ORDER BY series_id, month"
+                )
+            ).all()
+            unfinished = conn.execute(
+                text("SELECT unfinished_datasets FROM job_runs WHERE job_id = 'mig.test'")
+            ).scalar_one()
+        jan, feb = date(2026, 1, 1), date(2026, 2, 1)
+        # S0: Jan 30, Feb 1, Feb 3; S1: Jan 31, Feb 2, Feb 4
+        assert [tuple(row) for row in stats] == [
+            ("S0", jan, 1, 1 << 29, date(2026, 1, 30), date(2026, 1, 30)),
+            ("S0", feb, 2, 0b101, date(2026, 2, 1), date(2026, 2, 3)),
+            ("S1", jan, 1, 1 << 30, date(2026, 1, 31), date(2026, 1, 31)),
+            ("S1", feb, 2, 0b1010, date(2026, 2, 2), date(2026, 2, 4)),
+        ]
+        assert unfinished == ["B", "C"]
+        migrate.downgrade(database_url, "0010")
+        assert "external_series_monthly_stats" not in _tables(engine)
+        columns = {c["name"] for c in inspect(engine).get_columns("job_runs")}
+        assert "unfinished_datasets" not in columns
+    finally:
+        migrate.upgrade(database_url)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM external_timeseries_obs WHERE tenant_id = 'mig'"))
+            conn.execute(text("DELETE FROM external_series_monthly_stats WHERE tenant_id = 'mig'"))
+            conn.execute(text("DELETE FROM job_runs WHERE job_id = 'mig.test'"))
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -123,7 +184,7 @@ def test_partitioning_moves_rows_both_ways(database_url: str) -> None:
     the upsert's ON CONFLICT target still works on the partitioned table."""
     tenant = f"mig{uuid.uuid4().hex[:8]}"
     try:
-        migrate.downgrade(database_url, "0010")
+        migrate.downgrade(database_url, "0011")
         assert _relkind(database_url) == "r"
         for i, day in enumerate(_DATES):
             sql(
@@ -155,7 +216,7 @@ def test_partitioning_moves_rows_both_ways(database_url: str) -> None:
             "DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
             tenant,
         )
-        migrate.downgrade(database_url, "0010")
+        migrate.downgrade(database_url, "0011")
         assert _relkind(database_url) == "r"
         rows = _observations(database_url, tenant)
         assert [v for _, _, v, _ in rows] == [0.0, 1.0, 9.0, 3.0]

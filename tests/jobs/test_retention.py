@@ -4,6 +4,7 @@ long ago are deleted; newer ones and unsent ones, however old, stay."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,4 +75,71 @@ async def test_retention_deletes_old_observations_and_long_sent_outbox_rows(
     )
     assert kept == [("just-sent",), ("unsent",)]
     sql(database_url, "DELETE FROM external_timeseries_obs WHERE tenant_id = %s", tenant)
+    sql(database_url, "DELETE FROM external_series_monthly_stats WHERE tenant_id = %s", tenant)
     sql(database_url, "DELETE FROM kafka_outbox WHERE id = ANY(%s)", [i for i, _ in ids])
+
+
+# The aggregate every writer keeps (app/db/repositories/series_stats.py), from scratch.
+_GROUPED = (
+    "SELECT series_id, date_trunc('month', obs_date)::date, count(*),"
+    " bit_or(1 << (extract(day FROM obs_date)::int - 1)), min(obs_date), max(obs_date)"
+    " FROM external_timeseries_obs WHERE tenant_id = %s GROUP BY 1, 2 ORDER BY 1, 2"
+)
+_STATS = (
+    "SELECT series_id, month, observation_count, day_mask, first_date, last_date"
+    " FROM external_series_monthly_stats WHERE tenant_id = %s ORDER BY 1, 2"
+)
+
+
+async def test_retention_deletes_and_recomputes_the_monthly_stats_it_thins(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """A month wholly before the cutoff loses its stats row; the cutoff's own month keeps one
+    for the days left."""
+    tenant = f"ret{uuid.uuid4().hex[:8]}"
+    cutoff = datetime.now(UTC).date() - timedelta(days=100_000)
+    days = [cutoff - timedelta(days=40), cutoff - timedelta(days=1), cutoff, cutoff + timedelta(3)]
+    for day in days:
+        sql(
+            database_url,
+            "INSERT INTO external_timeseries_obs (tenant_id, provider, series_id, obs_date,"
+            " period_label) VALUES (%s, 'fred', 'S', %s, '')",
+            tenant,
+            day,
+        )
+    # As the ingest would have left them.
+    sql(
+        database_url,
+        "INSERT INTO external_series_monthly_stats (tenant_id, provider, series_id, month,"
+        " observation_count, day_mask, first_date, last_date) SELECT %s, 'fred', g.* FROM ("
+        + _GROUPED
+        + ") g",
+        tenant,
+        tenant,
+    )
+    app = create_app(
+        settings.model_copy(
+            update={
+                "scheduler_enabled": True,
+                "leader_poll_seconds": 0.2,
+                "scheduler_sync_seconds": 0.2,
+                "provider_config_path": provider_file(tmp_path, _keep_centuries),
+            }
+        )
+    )
+    operator = bearer(settings, Role.OPERATOR)
+    async with running_app(app) as client:
+        scheduler = app.state.resources.scheduler
+        await wait_for(lambda: scheduler.is_leader, timeout=10, what="leadership")
+        response = await client.post(f"{JOBS}/maintenance.retention/trigger", headers=operator)
+        assert response.status_code == 202, response.text
+        run = await finished_run(client, response.json()["run"]["id"], operator)
+    assert run["status"] == "succeeded", run
+    try:
+        left = sql(database_url, _STATS, tenant)
+        assert left == sql(database_url, _GROUPED, tenant)
+        # The days before the cutoff are gone, with their month's row; the rest are counted.
+        assert left[0][4] == cutoff and sum(row[2] for row in left) == 2
+    finally:
+        sql(database_url, "DELETE FROM external_timeseries_obs WHERE tenant_id = %s", tenant)
+        sql(database_url, "DELETE FROM external_series_monthly_stats WHERE tenant_id = %s", tenant)

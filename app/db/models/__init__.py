@@ -12,6 +12,7 @@ from app.db.models.outbox import OutboxMessage
 from app.db.models.providers import ProviderOverride, ProviderRecovery
 from app.db.models.quality import ValidationResult
 from app.db.models.runs import JobRun, RunStatus
+from app.db.models.series_stats import SeriesMonthlyStats
 
 __all__ = [
     "ApiKey",
@@ -33,5 +34,6 @@ __all__ = [
     "RuntimeFlag",
     "RuntimeFlagHistory",
     "SchedulerLeader",
+    "SeriesMonthlyStats",
     "ValidationResult",
 ]

@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, text
+from sqlalchemy import Column, Index, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from app.db.columns import created_at_column, jsonb_column, timestamp_column
@@ -69,3 +70,8 @@ class JobRun(SQLModel, table=True):
     cancel_requested: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     # Per-dataset progress of backfills and manual runs: {series_id: {"status", "rows"}}.
     progress: dict[str, Any] = Field(default_factory=dict, sa_column=jsonb_column("progress"))
+    # The datasets of `progress` not done when the run finished (written by runs.finish), so
+    # per-dataset freshness reads a short list instead of every run's whole progress document.
+    unfinished_datasets: list[str] | None = Field(
+        default=None, sa_column=Column("unfinished_datasets", ARRAY(Text), nullable=True)
+    )

@@ -196,12 +196,16 @@ async def drop(session: AsyncSession, name: str, *, lock_timeout_seconds: float)
 
 def delete_before(table: str) -> Any:
     """One chunk of rows before :cutoff, from one partition (or the plain table): ctid is only
-    unique within one physical table."""
+    unique within one physical table. Answers the (tenant, provider, series, month) groups it
+    thinned with the rows each lost, so the monthly stats are recomputed in its transaction."""
     if table != OBSERVATIONS_TABLE and not is_partition(table):
         raise ValueError(f"not an observations table: {table}")
     return text(
-        f"DELETE FROM {table} WHERE obs_date < :cutoff AND ctid = ANY(ARRAY("  # noqa: S608 - checked name
-        f"SELECT ctid FROM {table} WHERE obs_date < :cutoff LIMIT :chunk))"
+        f"WITH gone AS (DELETE FROM {table} WHERE obs_date < :cutoff AND ctid = ANY(ARRAY("  # noqa: S608 - checked name
+        f"SELECT ctid FROM {table} WHERE obs_date < :cutoff LIMIT :chunk)) "
+        "RETURNING tenant_id, provider, series_id, obs_date) "
+        "SELECT tenant_id, provider, series_id, date_trunc('month', obs_date)::date, count(*) "
+        "FROM gone GROUP BY 1, 2, 3, 4"
     )
 
 

@@ -122,9 +122,21 @@ async def heartbeat(
     return "cancelled by an operator" if cancel_requested else None
 
 
+def unfinished_datasets(progress: dict[str, Any]) -> list[str]:
+    """The datasets of a run's progress that are not done (the SLA's per-dataset freshness
+    counts a success only for the datasets it finished); its other keys are not datasets."""
+    return sorted(
+        key
+        for key, entry in progress.items()
+        if isinstance(entry, dict) and entry.get("status") != "done"
+    )
+
+
 async def finish(session: AsyncSession, run_id: uuid.UUID, **values: Any) -> None:
     """Record the outcome of a queued or running run. A run marked abandoned meanwhile keeps
     that status: its slot's re-run may already be running."""
+    if "progress" in values:
+        values["unfinished_datasets"] = unfinished_datasets(values["progress"] or {})
     statement = (
         update(JobRun)
         .where(col(JobRun.id) == run_id, col(JobRun.status).in_(ACTIVE))
