@@ -24,6 +24,7 @@ from app.settings import Settings
 from tests.support.apps import running_app
 from tests.support.auth import bearer
 from tests.support.scheduling import finished_run, provider_file, sql, wait_for
+from tests.support.series_stats import forget_stats, seed_stats, stats_and_grouped
 
 JOBS = "/v1/admin/external/jobs"
 OBS = "external_timeseries_obs"
@@ -139,6 +140,7 @@ async def test_retention_drops_old_partitions_and_deletes_only_the_boundarys_old
     tenant = f"drp{uuid.uuid4().hex[:8]}"
     _insert(database_url, tenant, "1850-01-01", "1925-06-01", "1952-01-01", "1958-01-01")
     _insert(database_url, f"{tenant}b", "2020-01-01")
+    seed_stats(database_url, tenant)  # as the ingest would have left them
     # The horizon falls inside the 1950s partition: 1955-07-01.
     days = (datetime.now(UTC).date() - date(1955, 7, 1)).days
 
@@ -156,4 +158,8 @@ async def test_retention_drops_old_partitions_and_deletes_only_the_boundarys_old
     assert f"{OBS}_d1920" not in left and f"{OBS}_d1950" in left
     assert _where(database_url, tenant) == [("1958-01-01", f"{OBS}_d1950")]
     assert len(_where(database_url, f"{tenant}b")) == 1
+    # Dropped partitions take their months' stats with them; the thinned month is recomputed.
+    stats, grouped = stats_and_grouped(database_url, tenant)
+    assert stats == grouped and len(stats) == 1
     sql(database_url, f"DELETE FROM {OBS} WHERE tenant_id IN (%s, %s)", tenant, f"{tenant}b")
+    forget_stats(database_url, tenant)

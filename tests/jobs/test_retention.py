@@ -14,6 +14,7 @@ from app.settings import Settings
 from tests.support.apps import running_app
 from tests.support.auth import bearer
 from tests.support.scheduling import finished_run, provider_file, sql, wait_for
+from tests.support.series_stats import forget_stats, seed_stats, stats_and_grouped
 
 JOBS = "/v1/admin/external/jobs"
 
@@ -79,18 +80,6 @@ async def test_retention_deletes_old_observations_and_long_sent_outbox_rows(
     sql(database_url, "DELETE FROM kafka_outbox WHERE id = ANY(%s)", [i for i, _ in ids])
 
 
-# The aggregate every writer keeps (app/db/repositories/series_stats.py), from scratch.
-_GROUPED = (
-    "SELECT series_id, date_trunc('month', obs_date)::date, count(*),"
-    " bit_or(1 << (extract(day FROM obs_date)::int - 1)), min(obs_date), max(obs_date)"
-    " FROM external_timeseries_obs WHERE tenant_id = %s GROUP BY 1, 2 ORDER BY 1, 2"
-)
-_STATS = (
-    "SELECT series_id, month, observation_count, day_mask, first_date, last_date"
-    " FROM external_series_monthly_stats WHERE tenant_id = %s ORDER BY 1, 2"
-)
-
-
 async def test_retention_deletes_and_recomputes_the_monthly_stats_it_thins(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
@@ -107,16 +96,7 @@ async def test_retention_deletes_and_recomputes_the_monthly_stats_it_thins(
             tenant,
             day,
         )
-    # As the ingest would have left them.
-    sql(
-        database_url,
-        "INSERT INTO external_series_monthly_stats (tenant_id, provider, series_id, month,"
-        " observation_count, day_mask, first_date, last_date) SELECT %s, 'fred', g.* FROM ("
-        + _GROUPED
-        + ") g",
-        tenant,
-        tenant,
-    )
+    seed_stats(database_url, tenant)  # as the ingest would have left them
     app = create_app(
         settings.model_copy(
             update={
@@ -136,10 +116,10 @@ async def test_retention_deletes_and_recomputes_the_monthly_stats_it_thins(
         run = await finished_run(client, response.json()["run"]["id"], operator)
     assert run["status"] == "succeeded", run
     try:
-        left = sql(database_url, _STATS, tenant)
-        assert left == sql(database_url, _GROUPED, tenant)
+        left, grouped = stats_and_grouped(database_url, tenant)
+        assert left == grouped
         # The days before the cutoff are gone, with their month's row; the rest are counted.
         assert left[0][4] == cutoff and sum(row[2] for row in left) == 2
     finally:
         sql(database_url, "DELETE FROM external_timeseries_obs WHERE tenant_id = %s", tenant)
-        sql(database_url, "DELETE FROM external_series_monthly_stats WHERE tenant_id = %s", tenant)
+        forget_stats(database_url, tenant)
