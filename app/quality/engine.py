@@ -1,15 +1,20 @@
-"""Run one provider's suite with Great Expectations against PostgreSQL. Synchronous and slow:
-call it in a worker thread (app.quality.service does). GE is imported here, inside the
-function, so importing the app never imports it."""
+"""Great Expectations against PostgreSQL: one context per process, a datasource per run, a
+query asset per batch (a run's rows, or one chunk of a history). Synchronous and slow: call it
+in a worker thread (app.quality.service does). GE is imported here, inside the functions, so
+importing the app never imports it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import uuid
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.quality.suites import ProviderSuite
+from app.quality.suites import ExpectationSpec
 
 log = logging.getLogger(__name__)
 
@@ -52,61 +57,81 @@ def batch_query(provider: str, tenant_id: str) -> str:
     provider file, the tenant setting), quoted anyway."""
     return (
         f"SELECT {COLUMNS} FROM external_timeseries_obs "  # noqa: S608 - quoted literals below
-        f"WHERE tenant_id = {_literal(tenant_id)} AND provider = {_literal(provider)}"
+        f"WHERE tenant_id = {literal(tenant_id)} AND provider = {literal(provider)}"
     )
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def run_suite(
-    sync_url: str,
-    suite: ProviderSuite,
-    *,
-    tenant_id: str,
-    parameters: dict[str, Any],
-    statement_timeout_ms: int,
-) -> SuiteOutcome:
-    """Validate `suite` against the provider's rows; one ephemeral GE context per run."""
-    with warnings.catch_warnings():
+class GeRunner:
+    """Validates query batches through one SQL datasource on the process's GE context. Made by
+    `ge_runner`, used from one worker thread while it holds the context's lock."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self._count = 0
+
+    def validate(
+        self, query: str, gx_suite: Any, parameters: dict[str, Any], *, complete: bool = True
+    ) -> SuiteOutcome:
+        """Run `gx_suite` on the rows `query` selects; the query asset is dropped afterwards
+        so the context does not grow with the number of chunks."""
+        self._count += 1
+        name = f"batch{self._count}"
+        asset = self._source.add_query_asset(name=name, query=query)
+        try:
+            batch = asset.add_batch_definition_whole_table("rows").get_batch()
+            # COMPLETE, for the sample of unexpected rows of SQL expectations (GE fetches
+            # them anyway); lists are cut to PARTIAL_UNEXPECTED when stored. Aggregate-only
+            # runs over a whole history ask for less.
+            result = batch.validate(
+                gx_suite,
+                expectation_parameters=parameters,
+                result_format={
+                    "result_format": "COMPLETE" if complete else "SUMMARY",
+                    "partial_unexpected_count": PARTIAL_UNEXPECTED,
+                },
+            )
+        finally:
+            self._source.delete_asset(name)
+        return _outcome(result)
+
+
+# One GE context per process: building one costs a second, and GE's context is not
+# thread-safe, so runs (each in its own worker thread) take turns on it.
+_CONTEXT: Any = None
+_CONTEXT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def ge_runner(sync_url: str, *, statement_timeout_ms: int) -> Iterator[GeRunner]:
+    """The process's GE context with a datasource on `sync_url`, for one validation run.
+    Blocking: call it in a worker thread (app.quality.threads)."""
+    global _CONTEXT
+    with _CONTEXT_LOCK, warnings.catch_warnings():
         # GE's own deprecation chatter (pydantic v1 shims, legacy options) is not ours to fix.
         warnings.simplefilter("ignore")
-        import great_expectations as gx
-
-        context = ephemeral_context()
+        if _CONTEXT is None:
+            _CONTEXT = ephemeral_context()
+        name = f"aurum-{uuid.uuid4().hex[:12]}"
         # `kwargs` (engine options) is a field of SQLDatasource that GE's stub leaves out. No
         # temp table: the batch query is read where it is, not copied first.
-        source = context.data_sources.add_sql(
-            name="aurum",
+        source = _CONTEXT.data_sources.add_sql(
+            name=name,
             connection_string=sync_url,
             create_temp_table=False,
             kwargs={"connect_args": {"options": f"-c statement_timeout={statement_timeout_ms}"}},
         )
-        asset = source.add_query_asset(
-            name=suite.provider, query=batch_query(suite.provider, tenant_id)
-        )
-        batch = asset.add_batch_definition_whole_table("all rows")
-        gx_suite = context.suites.add(build_gx_suite(suite))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
-        )
         try:
-            # COMPLETE, for the sample of unexpected rows of SQL expectations (GE fetches
-            # them anyway); lists are cut to PARTIAL_UNEXPECTED when stored.
-            result = definition.run(
-                expectation_parameters=parameters,
-                result_format={
-                    "result_format": "COMPLETE",
-                    "partial_unexpected_count": PARTIAL_UNEXPECTED,
-                },
-            )
+            yield GeRunner(source)
         finally:
             # The datasource's engine holds pooled connections; close them with the run.
             engine = getattr(source, "_engine", None)
             if engine is not None:
                 engine.dispose()
-    return _outcome(result)
+            _CONTEXT.data_sources.delete(name)
 
 
 def ephemeral_context() -> Any:
@@ -129,15 +154,15 @@ def ephemeral_context() -> Any:
     )
 
 
-def build_gx_suite(suite: ProviderSuite) -> Any:
-    """The GE ExpectationSuite for `suite`; raises if GE refuses an expectation."""
+def build_gx_suite(name: str, expectations: Sequence[ExpectationSpec]) -> Any:
+    """The GE ExpectationSuite of `expectations`; raises if GE refuses an expectation."""
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
 
-    gx_suite = gx.ExpectationSuite(name=suite.name)
-    for spec in suite.expectations:
+    gx_suite = gx.ExpectationSuite(name=name)
+    for spec in expectations:
         # add_expectation, not add_expectation_configuration: the latter replaces an
         # expectation on the same domain, so every unexpected_rows_expectation (domain: the
         # table) would overwrite the one before it.
@@ -149,9 +174,9 @@ def build_gx_suite(suite: ProviderSuite) -> Any:
                 description=spec.description,
             ).to_domain_obj()
         )
-    if len(gx_suite.expectations) != len(suite.expectations):
+    if len(gx_suite.expectations) != len(expectations):
         raise ValueError(
-            f"suite {suite.name}: {len(suite.expectations)} expectations in the files but "
+            f"suite {name}: {len(expectations)} expectations in the files but "
             f"{len(gx_suite.expectations)} distinct ones; remove the duplicates"
         )
     return gx_suite
