@@ -65,13 +65,36 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# One GE context per process: building one costs a second, and GE's context is not
+# thread-safe, so validations (each in its own worker thread) take turns on it one batch at a
+# time: a post-ingest validation gets its turn between two chunks of a full-history run.
+_CONTEXT: Any = None
+_CONTEXT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _turn() -> Iterator[Any]:
+    """The process's GE context, held by this thread until the block ends."""
+    global _CONTEXT
+    with _CONTEXT_LOCK, warnings.catch_warnings():
+        # GE's own deprecation chatter (pydantic v1 shims, legacy options) is not ours to fix.
+        warnings.simplefilter("ignore")
+        if _CONTEXT is None:
+            _CONTEXT = ephemeral_context()
+        yield _CONTEXT
+
+
 class GeRunner:
     """Validates query batches through one SQL datasource on the process's GE context. Made by
-    `ge_runner`, used from one worker thread while it holds the context's lock."""
+    `ge_runner`, used from one worker thread."""
 
     def __init__(self, source: Any) -> None:
         self._source = source
         self._count = 0
+
+    def suite(self, name: str, expectations: Sequence[ExpectationSpec]) -> Any:
+        with _turn():  # building a suite reads GE's active context
+            return build_gx_suite(name, expectations)
 
     def validate(
         self, query: str, gx_suite: Any, parameters: dict[str, Any], *, complete: bool = True
@@ -80,58 +103,49 @@ class GeRunner:
         so the context does not grow with the number of chunks."""
         self._count += 1
         name = f"batch{self._count}"
-        asset = self._source.add_query_asset(name=name, query=query)
-        try:
-            batch = asset.add_batch_definition_whole_table("rows").get_batch()
-            # COMPLETE, for the sample of unexpected rows of SQL expectations (GE fetches
-            # them anyway); lists are cut to PARTIAL_UNEXPECTED when stored. Aggregate-only
-            # runs over a whole history ask for less.
-            result = batch.validate(
-                gx_suite,
-                expectation_parameters=parameters,
-                result_format={
-                    "result_format": "COMPLETE" if complete else "SUMMARY",
-                    "partial_unexpected_count": PARTIAL_UNEXPECTED,
-                },
-            )
-        finally:
-            self._source.delete_asset(name)
+        with _turn():
+            asset = self._source.add_query_asset(name=name, query=query)
+            try:
+                batch = asset.add_batch_definition_whole_table("rows").get_batch()
+                # COMPLETE, for the sample of unexpected rows of SQL expectations (GE fetches
+                # them anyway); lists are cut to PARTIAL_UNEXPECTED when stored. Aggregate-only
+                # runs over a whole history ask for less.
+                result = batch.validate(
+                    gx_suite,
+                    expectation_parameters=parameters,
+                    result_format={
+                        "result_format": "COMPLETE" if complete else "SUMMARY",
+                        "partial_unexpected_count": PARTIAL_UNEXPECTED,
+                    },
+                )
+            finally:
+                self._source.delete_asset(name)
         return _outcome(result)
-
-
-# One GE context per process: building one costs a second, and GE's context is not
-# thread-safe, so runs (each in its own worker thread) take turns on it.
-_CONTEXT: Any = None
-_CONTEXT_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
 def ge_runner(sync_url: str, *, statement_timeout_ms: int) -> Iterator[GeRunner]:
-    """The process's GE context with a datasource on `sync_url`, for one validation run.
+    """A datasource on `sync_url` in the process's GE context, for one validation run.
     Blocking: call it in a worker thread (app.quality.threads)."""
-    global _CONTEXT
-    with _CONTEXT_LOCK, warnings.catch_warnings():
-        # GE's own deprecation chatter (pydantic v1 shims, legacy options) is not ours to fix.
-        warnings.simplefilter("ignore")
-        if _CONTEXT is None:
-            _CONTEXT = ephemeral_context()
-        name = f"aurum-{uuid.uuid4().hex[:12]}"
+    name = f"aurum-{uuid.uuid4().hex[:12]}"
+    with _turn() as context:
         # `kwargs` (engine options) is a field of SQLDatasource that GE's stub leaves out. No
         # temp table: the batch query is read where it is, not copied first.
-        source = _CONTEXT.data_sources.add_sql(
+        source = context.data_sources.add_sql(
             name=name,
             connection_string=sync_url,
             create_temp_table=False,
             kwargs={"connect_args": {"options": f"-c statement_timeout={statement_timeout_ms}"}},
         )
-        try:
-            yield GeRunner(source)
-        finally:
-            # The datasource's engine holds pooled connections; close them with the run.
-            engine = getattr(source, "_engine", None)
-            if engine is not None:
-                engine.dispose()
-            _CONTEXT.data_sources.delete(name)
+    try:
+        yield GeRunner(source)
+    finally:
+        # The datasource's engine holds pooled connections; close them with the run.
+        engine = getattr(source, "_engine", None)
+        if engine is not None:
+            engine.dispose()
+        with _turn() as context:
+            context.data_sources.delete(name)
 
 
 def ephemeral_context() -> Any:

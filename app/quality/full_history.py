@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from app.quality.chunks import key_ranges, keys_connection, range_condition
-from app.quality.engine import COLUMNS, build_gx_suite, ge_runner, literal
+from app.quality.engine import COLUMNS, ge_runner, literal
 from app.quality.merge import OutcomeMerger
 from app.quality.provider_checks import history_checks
 from app.quality.run_rows import ScopedOutcome
@@ -74,9 +74,9 @@ def validate_history(
         )  # fmt: skip
         if aggregates:
             whole = f"{keys_sql.replace('series_id, obs_date', COLUMNS, 1)}"
-            gx_aggregates = build_gx_suite(f"{suite.name}.aggregates", aggregates)
+            gx_aggregates = runner.suite(f"{suite.name}.aggregates", aggregates)
             merger.add(runner.validate(whole, gx_aggregates, parameters, complete=False))
-        gx_rows = build_gx_suite(f"{suite.name}.rows", rows)
+        gx_rows = runner.suite(f"{suite.name}.rows", rows)
         for keys in key_ranges(conn, keys_sql, chunk_rows):
             chunk = f"{keys_sql.replace('series_id, obs_date', COLUMNS, 1)} AND " + range_condition(
                 keys, include_low=True

@@ -52,6 +52,15 @@ TOTAL_CHECKS = (
 )
 
 
+# Every check's id, in the order of the outcomes.
+CHECK_IDS = (
+    *(check[0] for check in TOTAL_CHECKS),
+    "history.period_label.unique",
+    "history.periods.monotonic",
+    "history.series.gaps",
+)
+
+
 def history_checks(
     conn: psycopg.Connection[Any], *, tenant_id: str, provider: str, future_after: date
 ) -> tuple[int, list[ExpectationOutcome]]:

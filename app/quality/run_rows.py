@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.quality.chunks import KeyRange, key_ranges, keys_connection, range_condition
-from app.quality.engine import COLUMNS, SuiteOutcome, build_gx_suite, ge_runner, literal
+from app.quality.engine import COLUMNS, SuiteOutcome, ge_runner, literal
 from app.quality.merge import OutcomeMerger
 from app.quality.suites import ExpectationSpec, ProviderSuite
 
@@ -70,12 +70,13 @@ def run_batch_query(
         )
 
     columns = ", ".join(f"o.{name.strip()}" for name in COLUMNS.split(","))
+    # GE takes a query that starts with SELECT: the CTE goes inside a subquery.
     return (
-        f"WITH run_rows AS ({rows}), keys AS (SELECT series_id, obs_date FROM run_rows "  # noqa: S608
-        f"UNION {neighbour('<', 'DESC')} UNION {neighbour('>', 'ASC')}) "
+        f"SELECT * FROM (WITH run_rows AS ({rows}), keys AS (SELECT series_id, obs_date "  # noqa: S608
+        f"FROM run_rows UNION {neighbour('<', 'DESC')} UNION {neighbour('>', 'ASC')}) "
         f"SELECT {columns} FROM external_timeseries_obs AS o JOIN keys AS k "
         "ON k.series_id = o.series_id AND k.obs_date = o.obs_date "
-        f"WHERE o.tenant_id = {own}"
+        f"WHERE o.tenant_id = {own}) AS run_batch"
     )
 
 
@@ -99,7 +100,7 @@ def validate_run(
         keys_connection(sync_url, statement_timeout_ms) as conn,
         ge_runner(sync_url, statement_timeout_ms=statement_timeout_ms) as runner,
     ):
-        gx_suite = build_gx_suite(f"{suite.name}.run", specs)
+        gx_suite = runner.suite(f"{suite.name}.run", specs)
         for keys in key_ranges(conn, keys_sql, chunk_rows):
             query = run_batch_query(
                 tenant_id=tenant_id, provider=suite.provider, run_id=run_id, keys=keys

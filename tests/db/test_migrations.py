@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
 import app.db.models  # noqa: F401 - registers the tables
@@ -85,3 +85,56 @@ def test_migration_files_are_dated() -> None:
     for name in names:
         date_part = name.split("-", 1)[0]
         assert len(date_part) == len("2026_11_23_0236") and date_part[:4].isdigit(), name
+
+
+def test_the_validation_scope_migration_moves_the_quality_job_and_round_trips(
+    database_url: str, engine: Engine
+) -> None:
+    """0011v renames the hourly quality job (its runs and its pause follow it) and gives each
+    validation scope its own running claim; downward it renames them back."""
+    try:
+        migrate.downgrade(database_url, "0010")
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM job_pauses WHERE job_id LIKE '%quality%'"))
+            conn.execute(
+                text(
+                    "INSERT INTO job_runs (id, job_id, trigger, parameters, status) VALUES "
+                    "(gen_random_uuid(), 'monitor.quality', 'scheduled', '{}', 'succeeded')"
+                )
+            )
+            conn.execute(
+                text("INSERT INTO job_pauses (job_id, paused_by) VALUES ('monitor.quality', 'x')")
+            )
+        migrate.upgrade(database_url)
+        with engine.connect() as conn:
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM job_runs WHERE job_id = 'monitor.quality'")
+                ).scalar_one()
+                == 0
+            )
+            assert (
+                conn.execute(
+                    text("SELECT job_id FROM job_pauses WHERE job_id LIKE '%quality%'")
+                ).scalar_one()
+                == "quality.full_history"
+            )
+        index = next(
+            i
+            for i in inspect(engine).get_indexes("validation_results")
+            if i["name"] == "uq_validation_results_running"
+        )
+        assert index["column_names"] == ["tenant_id", "provider", "scope"]
+        migrate.downgrade(database_url, "0010")
+        with engine.connect() as conn:
+            assert (
+                conn.execute(
+                    text("SELECT job_id FROM job_pauses WHERE job_id LIKE '%quality%'")
+                ).scalar_one()
+                == "monitor.quality"
+            )
+    finally:
+        migrate.upgrade(database_url)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM job_pauses WHERE job_id LIKE '%quality%'"))
+            conn.execute(text("DELETE FROM job_runs WHERE job_id LIKE '%quality%'"))
