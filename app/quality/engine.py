@@ -92,35 +92,77 @@ class GeRunner:
         self._source = source
         self._count = 0
 
-    def suite(self, name: str, expectations: Sequence[ExpectationSpec]) -> Any:
+    def suite(self, name: str, expectations: Sequence[ExpectationSpec]) -> BuiltSuite:
         with _turn():  # building a suite reads GE's active context
-            return build_gx_suite(name, expectations)
+            return BuiltSuite(
+                order=tuple(spec.meta.id for spec in expectations),
+                row_queries=_gx_suite_or_none(f"{name}.queries", expectations, queries=True),
+                columns=_gx_suite_or_none(f"{name}.columns", expectations, queries=False),
+            )
 
     def validate(
-        self, query: str, gx_suite: Any, parameters: dict[str, Any], *, complete: bool = True
+        self, query: str, suite: BuiltSuite, parameters: dict[str, Any], *, complete: bool = True
     ) -> SuiteOutcome:
-        """Run `gx_suite` on the rows `query` selects; the query asset is dropped afterwards
-        so the context does not grow with the number of chunks."""
+        """Run `suite` on the rows `query` selects; the query asset is dropped afterwards so
+        the context does not grow with the number of chunks.
+
+        Unexpected-rows queries run with COMPLETE results, for their sample of rows (GE
+        fetches at most a few hundred); column expectations with SUMMARY, whose list of
+        unexpected values is cut to PARTIAL_UNEXPECTED in SQL: with COMPLETE, GE fetches every
+        unexpected value, the whole chunk when every row fails. `complete=False` (aggregates
+        over a whole history) asks for SUMMARY throughout."""
         self._count += 1
         name = f"batch{self._count}"
+        results: list[ExpectationOutcome] = []
         with _turn():
             asset = self._source.add_query_asset(name=name, query=query)
             try:
                 batch = asset.add_batch_definition_whole_table("rows").get_batch()
-                # COMPLETE, for the sample of unexpected rows of SQL expectations (GE fetches
-                # them anyway); lists are cut to PARTIAL_UNEXPECTED when stored. Aggregate-only
-                # runs over a whole history ask for less.
-                result = batch.validate(
-                    gx_suite,
-                    expectation_parameters=parameters,
-                    result_format={
-                        "result_format": "COMPLETE" if complete else "SUMMARY",
-                        "partial_unexpected_count": PARTIAL_UNEXPECTED,
-                    },
-                )
+                for gx_suite, form in (
+                    (suite.row_queries, "COMPLETE" if complete else "SUMMARY"),
+                    (suite.columns, "SUMMARY"),
+                ):
+                    if gx_suite is None:
+                        continue
+                    result = batch.validate(
+                        gx_suite,
+                        expectation_parameters=parameters,
+                        result_format={
+                            "result_format": form,
+                            "partial_unexpected_count": PARTIAL_UNEXPECTED,
+                        },
+                    )
+                    results += _outcome(result).results
             finally:
                 self._source.delete_asset(name)
-        return _outcome(result)
+        position = {spec_id: index for index, spec_id in enumerate(suite.order)}
+        results.sort(key=lambda item: position.get(item.id, len(position)))
+        return outcome_of(results)
+
+
+@dataclass(frozen=True)
+class BuiltSuite:
+    """A suite split by the result format its expectations need (see GeRunner.validate)."""
+
+    order: tuple[str, ...]
+    row_queries: Any
+    columns: Any
+
+
+def _gx_suite_or_none(name: str, specs: Sequence[ExpectationSpec], *, queries: bool) -> Any:
+    chosen = [spec for spec in specs if (spec.type == "unexpected_rows_expectation") == queries]
+    return build_gx_suite(name, chosen) if chosen else None
+
+
+def outcome_of(results: list[ExpectationOutcome]) -> SuiteOutcome:
+    successful = sum(1 for item in results if item.success)
+    return SuiteOutcome(
+        evaluated=len(results),
+        successful=successful,
+        unsuccessful=len(results) - successful,
+        success_percent=100.0 * successful / len(results) if results else 100.0,
+        results=results,
+    )
 
 
 @contextlib.contextmanager

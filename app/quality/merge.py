@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.quality.engine import PARTIAL_UNEXPECTED, ExpectationOutcome, SuiteOutcome
+from app.quality.engine import PARTIAL_UNEXPECTED, ExpectationOutcome, SuiteOutcome, outcome_of
 from app.quality.suites import ExpectationSpec
 
 _SUMMED = ("element_count", "unexpected_count", "missing_count")
@@ -36,16 +36,7 @@ class OutcomeMerger:
             self._merged[item.id] = item if seen is None else _combine(seen, item)
 
     def result(self) -> SuiteOutcome:
-        results = [self._settle(item) for item in self._merged.values()]
-        successful = sum(1 for item in results if item.success)
-        evaluated = len(results)
-        return SuiteOutcome(
-            evaluated=evaluated,
-            successful=successful,
-            unsuccessful=evaluated - successful,
-            success_percent=100.0 * successful / evaluated if evaluated else 100.0,
-            results=results,
-        )
+        return outcome_of([self._settle(item) for item in self._merged.values()])
 
     def _settle(self, item: ExpectationOutcome) -> ExpectationOutcome:
         """A `mostly` expectation is judged on the summed counts: each chunk alone may pass

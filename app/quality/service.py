@@ -40,7 +40,11 @@ from app.resources import Resources
 log = logging.getLogger(__name__)
 
 # A `running` row older than this belongs to a replica that died mid-run.
-STALE_RUN = timedelta(minutes=30)
+# A full-history run reads millions of rows chunk by chunk and may rightly run for hours.
+STALE_RUN = {
+    validation_results.RUN: timedelta(minutes=30),
+    validation_results.FULL: timedelta(hours=6),
+}
 # Row-count change bounds against the last completed run: losing more than 10 % of the rows
 # is an error; growth is bounded loosely (a backfill may add years of history).
 ROW_COUNT_FLOOR_RATIO = 0.9
@@ -83,7 +87,7 @@ async def claim(
     suite = provider_suite(suites_of(resources), provider)
     tenant = resources.settings.tenant_id
     await validation_results.abandon_stale(
-        session, tenant_id=tenant, provider=provider, older_than=STALE_RUN
+        session, tenant_id=tenant, provider=provider, scope=scope, older_than=STALE_RUN[scope]
     )
     if scope == validation_results.RUN:
         if run_id is None:

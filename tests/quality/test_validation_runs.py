@@ -114,7 +114,7 @@ async def test_a_run_abandoned_by_a_dead_replica_stops_blocking(
             stale = await service.claim(session, resources, "noaa", trigger="scheduled")
             await session.execute(
                 text(
-                    "UPDATE validation_results SET started_at = now() - interval '2 hours' "
+                    "UPDATE validation_results SET started_at = now() - interval '7 hours' "
                     "WHERE id = :id"
                 ),
                 {"id": stale},

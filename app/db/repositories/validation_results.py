@@ -86,16 +86,17 @@ async def claim(
 
 
 async def abandon_stale(
-    session: AsyncSession, *, tenant_id: str, provider: str, older_than: timedelta
+    session: AsyncSession, *, tenant_id: str, provider: str, scope: str, older_than: timedelta
 ) -> int:
-    """Mark as errored a `running` row older than `older_than`: its replica died mid-run, and
-    it would otherwise block every later run for the provider."""
+    """Mark as errored a `running` row of `scope` older than `older_than`: its replica died
+    mid-run, and it would otherwise block every later run of the scope for the provider."""
     cutoff = datetime.now(UTC) - older_than
     done = await session.execute(
         update(ValidationResult)
         .where(
             col(ValidationResult.tenant_id) == tenant_id,
             col(ValidationResult.provider) == provider,
+            col(ValidationResult.scope) == scope,
             col(ValidationResult.status) == RUNNING,
             col(ValidationResult.started_at) < cutoff,
         )
