@@ -4,7 +4,8 @@ history in bounded memory. Three passes, none of which holds the history in this
 1. SQL checks (app.quality.provider_checks): PostgreSQL aggregates, only counts and samples
    come back.
 2. The suite's aggregate expectations (row count, latest and earliest dates, series present,
-   columns) once, on the whole history: GE computes them as SQL aggregates.
+   columns) once, on the whole history: GE computes them as SQL aggregates (and reads no rows
+   for the batch's header: app.quality.engine).
 3. The suite's row expectations on keyset chunks of `chunk_rows` rows, each chunk with the
    previous chunk's last row as context for lag-based checks; results merged per expectation.
 
