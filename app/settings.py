@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_statement_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
     migrate_on_start: bool = True
+    # Rows per Great Expectations batch when a validation reads more than that (a large
+    # ingest run, or the full-history job's chunks): bounds the validation's memory.
+    validation_chunk_rows: int = Field(default=50_000, ge=100, le=5_000_000)
 
     # Probes.
     ready_check_timeout_seconds: float = Field(default=2.0, gt=0, le=30)

@@ -118,13 +118,16 @@ async def ingest(ctx: RunContext, *, bulk: bool = False) -> RunCounters:
 
 
 async def _validate(ctx: RunContext, provider: str) -> None:
-    """Validate what this run stored. Its outcome is the validation result's, not the run's:
-    a data problem must not fail (and eventually auto-pause) the collection."""
+    """Validate what this run stored: its own rows and their neighbours (scope `run`), never
+    the whole history, which the `quality.full_history` job covers. Its outcome is the
+    validation result's, not the run's: a data problem must not fail (and eventually
+    auto-pause) the collection."""
+    from app.db.repositories.validation_results import RUN
     from app.quality.service import ValidationRunning, run_validation
 
     try:
         result_id = await run_validation(
-            ctx.resources, provider, trigger="ingest", run_id=ctx.run_id
+            ctx.resources, provider, trigger="ingest", run_id=ctx.run_id, scope=RUN
         )
         ctx.counters.progress["_validation"] = str(result_id)
     except ValidationRunning:

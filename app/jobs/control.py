@@ -14,7 +14,7 @@ from app.db.models import JobPause, JobRun, RunStatus
 from app.db.repositories import jobs as job_repo
 from app.db.repositories import runs as run_repo
 from app.errors import Conflict, NotFound
-from app.jobs.definitions import JobDefinition, JobKind
+from app.jobs.definitions import JobDefinition, JobKind, canonical_job_id
 from app.jobs.scheduler import JobScheduler
 from app.jobs.triggers import next_fire
 from app.monitoring.metrics import JOB_AUTO_PAUSED
@@ -28,6 +28,7 @@ COLLECTING = {JobKind.INGEST, JobKind.INGEST_BULK}
 
 
 def definition_of(scheduler: JobScheduler, job_id: str) -> JobDefinition:
+    job_id = canonical_job_id(job_id)
     definitions = scheduler.definitions()
     if job_id not in definitions:
         known = ", ".join(sorted(definitions))
@@ -110,6 +111,7 @@ async def pause(
     ttl_seconds: int | None,
 ) -> dict[str, Any]:
     """Idempotent: pausing a paused job returns the existing pause and changes nothing."""
+    job_id = canonical_job_id(job_id)
     definition_of(scheduler, job_id)
     existing = await job_repo.get_pause(session, job_id)
     if existing is not None:
@@ -134,6 +136,7 @@ async def resume(
     *,
     reason: str | None,
 ) -> dict[str, Any]:
+    job_id = canonical_job_id(job_id)
     definition = definition_of(scheduler, job_id)
     existing = await job_repo.get_pause(session, job_id, for_update=True)
     if existing is None:
@@ -183,6 +186,7 @@ async def trigger(
     force: bool,
     reason: str | None,
 ) -> JobRun:
+    job_id = canonical_job_id(job_id)
     definition = definition_of(scheduler, job_id)
     if not definition.records_runs:
         raise Conflict(

@@ -47,7 +47,7 @@ TASKS: dict[JobKind, Task] = {
     JobKind.PROBE: collection_tasks.probe,
     JobKind.OUTBOX_RELAY: collection_tasks.relay,
     JobKind.STALENESS: monitor_tasks.staleness,
-    JobKind.QUALITY: monitor_tasks.quality,
+    JobKind.QUALITY: monitor_tasks.full_history,
     JobKind.COST: monitor_tasks.cost,
     JobKind.DAILY_REPORT: monitor_tasks.daily_report,
     JobKind.RETENTION: monitor_tasks.retention,

@@ -1,4 +1,5 @@
-"""Monitoring and maintenance jobs: staleness, quality, cost, the daily report, retention."""
+"""Monitoring and maintenance jobs: staleness, full-history quality, cost, the daily report,
+retention."""
 
 from __future__ import annotations
 
@@ -113,8 +114,10 @@ async def retention(ctx: RunContext) -> RunCounters:
     return ctx.counters
 
 
-async def quality(ctx: RunContext) -> RunCounters:
-    """Every enabled provider's expectation suite (Great Expectations, in a worker thread)."""
+async def full_history(ctx: RunContext) -> RunCounters:
+    """Every enabled provider's expectation suite over its whole history, in bounded chunks
+    (app.quality.full_history; Great Expectations in a worker thread). It claims the `full`
+    scope only: collections and their own run-scope validations go on meanwhile."""
     from app.quality.service import ValidationRunning, run_validation
 
     results: dict[str, str] = {}

@@ -1,15 +1,22 @@
-"""Run one provider's suite with Great Expectations against PostgreSQL. Synchronous and slow:
-call it in a worker thread (app.quality.service does). GE is imported here, inside the
-function, so importing the app never imports it."""
+"""Great Expectations against PostgreSQL: one context per process, a datasource per run, a
+query asset per batch (a run's rows, or one chunk of a history). Synchronous and slow: call it
+in a worker thread (app.quality.service does). GE is imported here, inside the functions, so
+importing the app never imports it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import uuid
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.quality.suites import ProviderSuite
+from sqlalchemy import event as sa_event
+
+from app.quality.suites import ExpectationSpec
 
 log = logging.getLogger(__name__)
 
@@ -52,61 +59,157 @@ def batch_query(provider: str, tenant_id: str) -> str:
     provider file, the tenant setting), quoted anyway."""
     return (
         f"SELECT {COLUMNS} FROM external_timeseries_obs "  # noqa: S608 - quoted literals below
-        f"WHERE tenant_id = {_literal(tenant_id)} AND provider = {_literal(provider)}"
+        f"WHERE tenant_id = {literal(tenant_id)} AND provider = {literal(provider)}"
     )
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def run_suite(
-    sync_url: str,
-    suite: ProviderSuite,
-    *,
-    tenant_id: str,
-    parameters: dict[str, Any],
-    statement_timeout_ms: int,
-) -> SuiteOutcome:
-    """Validate `suite` against the provider's rows; one ephemeral GE context per run."""
-    with warnings.catch_warnings():
+# One GE context per process: building one costs a second, and GE's context is not
+# thread-safe, so validations (each in its own worker thread) take turns on it one batch at a
+# time: a post-ingest validation gets its turn between two chunks of a full-history run.
+_CONTEXT: Any = None
+_CONTEXT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _turn() -> Iterator[Any]:
+    """The process's GE context, held by this thread until the block ends."""
+    global _CONTEXT
+    with _CONTEXT_LOCK, warnings.catch_warnings():
         # GE's own deprecation chatter (pydantic v1 shims, legacy options) is not ours to fix.
         warnings.simplefilter("ignore")
-        import great_expectations as gx
+        if _CONTEXT is None:
+            _CONTEXT = ephemeral_context()
+        yield _CONTEXT
 
-        context = ephemeral_context()
+
+# The batch queries being validated. GE reads a query batch's column names by executing the
+# query itself, unbounded, through a client-side cursor: every row of the batch came into this
+# process to read one header (a whole history: gigabytes; the 6 GB of a 20M-row validation).
+# Its metrics wrap the query in a subquery, so the query's own text reaching the cursor
+# verbatim is that header read, and it is answered with no rows.
+_BATCH_QUERIES: set[str] = set()
+
+
+def _header_only(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    if statement in _BATCH_QUERIES:
+        return f"SELECT * FROM ({statement}) AS header LIMIT 0", parameters  # noqa: S608
+    return statement, parameters
+
+
+class GeRunner:
+    """Validates query batches through one SQL datasource on the process's GE context. Made by
+    `ge_runner`, used from one worker thread."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self._count = 0
+
+    def suite(self, name: str, expectations: Sequence[ExpectationSpec]) -> BuiltSuite:
+        with _turn():  # building a suite reads GE's active context
+            return BuiltSuite(
+                order=tuple(spec.meta.id for spec in expectations),
+                row_queries=_gx_suite_or_none(f"{name}.queries", expectations, queries=True),
+                columns=_gx_suite_or_none(f"{name}.columns", expectations, queries=False),
+            )
+
+    def validate(
+        self, query: str, suite: BuiltSuite, parameters: dict[str, Any], *, complete: bool = True
+    ) -> SuiteOutcome:
+        """Run `suite` on the rows `query` selects; the query asset is dropped afterwards so
+        the context does not grow with the number of chunks.
+
+        Unexpected-rows queries run with COMPLETE results, for their sample of rows (GE
+        fetches at most a few hundred); column expectations with SUMMARY, whose list of
+        unexpected values is cut to PARTIAL_UNEXPECTED in SQL: with COMPLETE, GE fetches every
+        unexpected value, the whole chunk when every row fails. `complete=False` (aggregates
+        over a whole history) asks for SUMMARY throughout."""
+        self._count += 1
+        name = f"batch{self._count}"
+        results: list[ExpectationOutcome] = []
+        with _turn():
+            asset = self._source.add_query_asset(name=name, query=query)
+            _BATCH_QUERIES.add(query)
+            try:
+                batch = asset.add_batch_definition_whole_table("rows").get_batch()
+                for gx_suite, form in (
+                    (suite.row_queries, "COMPLETE" if complete else "SUMMARY"),
+                    (suite.columns, "SUMMARY"),
+                ):
+                    if gx_suite is None:
+                        continue
+                    result = batch.validate(
+                        gx_suite,
+                        expectation_parameters=parameters,
+                        result_format={
+                            "result_format": form,
+                            "partial_unexpected_count": PARTIAL_UNEXPECTED,
+                        },
+                    )
+                    results += _outcome(result).results
+            finally:
+                _BATCH_QUERIES.discard(query)
+                self._source.delete_asset(name)
+        position = {spec_id: index for index, spec_id in enumerate(suite.order)}
+        results.sort(key=lambda item: position.get(item.id, len(position)))
+        return outcome_of(results)
+
+
+@dataclass(frozen=True)
+class BuiltSuite:
+    """A suite split by the result format its expectations need (see GeRunner.validate)."""
+
+    order: tuple[str, ...]
+    row_queries: Any
+    columns: Any
+
+
+def _gx_suite_or_none(name: str, specs: Sequence[ExpectationSpec], *, queries: bool) -> Any:
+    chosen = [spec for spec in specs if (spec.type == "unexpected_rows_expectation") == queries]
+    return build_gx_suite(name, chosen) if chosen else None
+
+
+def outcome_of(results: list[ExpectationOutcome]) -> SuiteOutcome:
+    successful = sum(1 for item in results if item.success)
+    return SuiteOutcome(
+        evaluated=len(results),
+        successful=successful,
+        unsuccessful=len(results) - successful,
+        success_percent=100.0 * successful / len(results) if results else 100.0,
+        results=results,
+    )
+
+
+@contextlib.contextmanager
+def ge_runner(sync_url: str, *, statement_timeout_ms: int) -> Iterator[GeRunner]:
+    """A datasource on `sync_url` in the process's GE context, for one validation run.
+    Blocking: call it in a worker thread (app.quality.threads)."""
+    name = f"aurum-{uuid.uuid4().hex[:12]}"
+    with _turn() as context:
         # `kwargs` (engine options) is a field of SQLDatasource that GE's stub leaves out. No
         # temp table: the batch query is read where it is, not copied first.
         source = context.data_sources.add_sql(
-            name="aurum",
+            name=name,
             connection_string=sync_url,
             create_temp_table=False,
             kwargs={"connect_args": {"options": f"-c statement_timeout={statement_timeout_ms}"}},
         )
-        asset = source.add_query_asset(
-            name=suite.provider, query=batch_query(suite.provider, tenant_id)
-        )
-        batch = asset.add_batch_definition_whole_table("all rows")
-        gx_suite = context.suites.add(build_gx_suite(suite))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
-        )
-        try:
-            # COMPLETE, for the sample of unexpected rows of SQL expectations (GE fetches
-            # them anyway); lists are cut to PARTIAL_UNEXPECTED when stored.
-            result = definition.run(
-                expectation_parameters=parameters,
-                result_format={
-                    "result_format": "COMPLETE",
-                    "partial_unexpected_count": PARTIAL_UNEXPECTED,
-                },
-            )
-        finally:
-            # The datasource's engine holds pooled connections; close them with the run.
-            engine = getattr(source, "_engine", None)
-            if engine is not None:
-                engine.dispose()
-    return _outcome(result)
+        engine = source.get_execution_engine().engine
+        sa_event.listen(engine, "before_cursor_execute", _header_only, retval=True)
+    try:
+        yield GeRunner(source)
+    finally:
+        # The datasource's engine holds pooled connections; close them with the run.
+        engine = getattr(source, "_engine", None)
+        if engine is not None:
+            engine.dispose()
+        with _turn() as context:
+            context.data_sources.delete(name)
 
 
 def ephemeral_context() -> Any:
@@ -129,15 +232,15 @@ def ephemeral_context() -> Any:
     )
 
 
-def build_gx_suite(suite: ProviderSuite) -> Any:
-    """The GE ExpectationSuite for `suite`; raises if GE refuses an expectation."""
+def build_gx_suite(name: str, expectations: Sequence[ExpectationSpec]) -> Any:
+    """The GE ExpectationSuite of `expectations`; raises if GE refuses an expectation."""
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
 
-    gx_suite = gx.ExpectationSuite(name=suite.name)
-    for spec in suite.expectations:
+    gx_suite = gx.ExpectationSuite(name=name)
+    for spec in expectations:
         # add_expectation, not add_expectation_configuration: the latter replaces an
         # expectation on the same domain, so every unexpected_rows_expectation (domain: the
         # table) would overwrite the one before it.
@@ -149,9 +252,9 @@ def build_gx_suite(suite: ProviderSuite) -> Any:
                 description=spec.description,
             ).to_domain_obj()
         )
-    if len(gx_suite.expectations) != len(suite.expectations):
+    if len(gx_suite.expectations) != len(expectations):
         raise ValueError(
-            f"suite {suite.name}: {len(suite.expectations)} expectations in the files but "
+            f"suite {name}: {len(expectations)} expectations in the files but "
             f"{len(gx_suite.expectations)} distinct ones; remove the duplicates"
         )
     return gx_suite

@@ -1,9 +1,13 @@
-"""Validation runs: claim (one per provider at a time, across replicas), run Great Expectations
-in a worker thread, store the result, set the quality metric.
+"""Validation runs: claim (one per provider and scope at a time, across replicas), run Great
+Expectations in a worker thread, store the result, set the quality metric.
 
-Entry points: `run_validation` (scheduler: hourly `monitor.quality` and after each ingest
-run) claims and runs to the end; the operator route claims in its request (so a second run
-gets 409 at once) and hands `execute` to a background task.
+Two scopes: `run` validates the rows one ingest run wrote (app.quality.run_rows), `full` the
+provider's whole history in bounded chunks (app.quality.full_history). Each has its own claim,
+so the hourly full-history job never makes an ingest's validation wait or skip.
+
+Entry points: `run_validation` (scheduler: `quality.full_history`, and after each ingest run
+with scope `run`) claims and runs to the end; the operator route claims a full-history run in
+its request (so a second one gets 409 at once) and hands `execute` to a background task.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from app.monitoring.metrics import (
     EXTERNAL_VALIDATION_RUNS,
     EXTERNAL_VALIDATION_SECONDS,
 )
-from app.quality.engine import SuiteOutcome, run_suite
+from app.quality.full_history import validate_history
+from app.quality.run_rows import ScopedOutcome, validate_run
 from app.quality.scoring import quality_score
 from app.quality.suites import RELATIVE_DATE, ProviderSuite, SuiteCatalog
 from app.quality.threads import in_daemon_thread
@@ -35,7 +40,11 @@ from app.resources import Resources
 log = logging.getLogger(__name__)
 
 # A `running` row older than this belongs to a replica that died mid-run.
-STALE_RUN = timedelta(minutes=30)
+# A full-history run reads millions of rows chunk by chunk and may rightly run for hours.
+STALE_RUN = {
+    validation_results.RUN: timedelta(minutes=30),
+    validation_results.FULL: timedelta(hours=6),
+}
 # Row-count change bounds against the last completed run: losing more than 10 % of the rows
 # is an error; growth is bounded loosely (a backfill may add years of history).
 ROW_COUNT_FLOOR_RATIO = 0.9
@@ -44,7 +53,7 @@ ROW_COUNT_CEILING_SLACK = 1_000_000
 
 
 class ValidationRunning(Conflict):
-    """A run for this provider is already going; `details.running_id` names it."""
+    """A run of this provider and scope is already going; `details.running_id` names it."""
 
 
 def suites_of(resources: Resources) -> SuiteCatalog:
@@ -70,15 +79,26 @@ async def claim(
     *,
     trigger: str,
     run_id: uuid.UUID | None = None,
+    scope: str = validation_results.FULL,
 ) -> uuid.UUID:
-    """Insert the provider's `running` row in `session`'s transaction; ValidationRunning (409)
-    with the running run's id when there is one."""
+    """Insert the provider's `running` row of `scope` in `session`'s transaction;
+    ValidationRunning (409) with the running run's id when there is one. A `run` scope
+    needs the ingest run's id: its rows are the ones that carry it."""
     suite = provider_suite(suites_of(resources), provider)
     tenant = resources.settings.tenant_id
     await validation_results.abandon_stale(
-        session, tenant_id=tenant, provider=provider, older_than=STALE_RUN
+        session, tenant_id=tenant, provider=provider, scope=scope, older_than=STALE_RUN[scope]
     )
-    rows = await validation_results.observation_count(session, tenant_id=tenant, provider=provider)
+    if scope == validation_results.RUN:
+        if run_id is None:
+            raise ValueError("a run-scope validation needs the ingest run's id")
+        rows = await validation_results.run_row_count(
+            session, tenant_id=tenant, provider=provider, run_id=run_id
+        )
+    else:
+        rows = await validation_results.observation_count(
+            session, tenant_id=tenant, provider=provider
+        )
     result_id, claimed = await validation_results.claim(
         session,
         tenant_id=tenant,
@@ -87,10 +107,11 @@ async def claim(
         trigger=trigger,
         run_id=run_id,
         row_count=rows,
+        scope=scope,
     )
     if not claimed:
         raise ValidationRunning(
-            f"a validation run for {provider} is already running ({result_id}); "
+            f"a {scope}-scope validation run for {provider} is already running ({result_id}); "
             f"wait for it: GET /v1/admin/external/validation/{provider}",
             details={"running_id": str(result_id)},
         )
@@ -103,11 +124,14 @@ async def run_validation(
     *,
     trigger: str,
     run_id: uuid.UUID | None = None,
+    scope: str = validation_results.FULL,
 ) -> uuid.UUID:
     """Validate one provider now and store the result; returns the result id. Raises
-    NotFound for an unknown provider and ValidationRunning while a run is going."""
+    NotFound for an unknown provider and ValidationRunning while a run of `scope` is going."""
     async with resources.sessionmaker() as session, session.begin():
-        result_id = await claim(session, resources, provider, trigger=trigger, run_id=run_id)
+        result_id = await claim(
+            session, resources, provider, trigger=trigger, run_id=run_id, scope=scope
+        )
     await execute(resources, provider, result_id)
     return result_id
 
@@ -121,14 +145,21 @@ async def execute(resources: Resources, provider: str, result_id: uuid.UUID) -> 
     try:
         async with resources.sessionmaker() as session:
             parameters = await run_parameters(session, resources, suite, result_id)
-        outcome = await in_daemon_thread(
-            run_suite,
-            async_url(resources.dependencies.database_url),
-            suite,
-            tenant_id=settings.tenant_id,
-            parameters=parameters,
-            statement_timeout_ms=settings.db_statement_timeout_ms,
-        )
+            claimed = await validation_results.get(session, result_id)
+        assert claimed is not None
+        common: dict[str, Any] = {
+            "tenant_id": settings.tenant_id,
+            "parameters": parameters,
+            "chunk_rows": settings.validation_chunk_rows,
+            "statement_timeout_ms": settings.db_statement_timeout_ms,
+        }
+        url = async_url(resources.dependencies.database_url)
+        if claimed.scope == validation_results.RUN and claimed.run_id is not None:
+            scoped = await in_daemon_thread(
+                validate_run, url, suite, run_id=claimed.run_id, **common
+            )
+        else:
+            scoped = await in_daemon_thread(validate_history, url, suite, **common)
     except asyncio.CancelledError:
         await _store_error(resources, result_id, "cancelled: the service stopped during the run")
         raise
@@ -139,7 +170,7 @@ async def execute(resources: Resources, provider: str, result_id: uuid.UUID) -> 
         return
     finally:
         EXTERNAL_VALIDATION_SECONDS.labels(provider).observe(time.perf_counter() - started)
-    await _store_outcome(resources, provider, result_id, outcome)
+    await _store_outcome(resources, provider, result_id, scoped)
 
 
 async def run_parameters(
@@ -179,8 +210,9 @@ def parameters_for(
 
 
 async def _store_outcome(
-    resources: Resources, provider: str, result_id: uuid.UUID, outcome: SuiteOutcome
+    resources: Resources, provider: str, result_id: uuid.UUID, scoped: ScopedOutcome
 ) -> None:
+    outcome = scoped.outcome
     failed = [_failure(item) for item in outcome.results if not item.success]
     score = quality_score(outcome.results)
     async with resources.sessionmaker() as session, session.begin():
@@ -206,6 +238,7 @@ async def _store_outcome(
             "success": outcome.success,
             "score": score,
             "unsuccessful": outcome.unsuccessful,
+            "chunks": scoped.chunks,
         },
     )
 

@@ -96,9 +96,9 @@ async def list_jobs(request: Request, session: SessionDep) -> dict[str, Any]:
 @router.get("/{job_id}")
 async def get_job(job_id: str, request: Request, session: SessionDep) -> dict[str, Any]:
     scheduler = scheduler_of(request)
-    control.definition_of(scheduler, job_id)
+    definition = control.definition_of(scheduler, job_id)  # an old id names its job too
     jobs = await control.list_jobs(session, scheduler)
-    return next(job for job in jobs if job["id"] == job_id)
+    return next(job for job in jobs if job["id"] == definition.id)
 
 
 @router.post("/{job_id}/pause")
@@ -127,7 +127,7 @@ async def resume_job(
     reason = (command or ResumeCommand()).reason
     scheduler = scheduler_of(request)
     result = await control.resume(session, audit, scheduler, job_id, reason=reason)
-    definition = scheduler.definitions()[job_id]
+    definition = control.definition_of(scheduler, job_id)
     if result["changed"] and definition.provider and definition.kind in control.COLLECTING:
         # Test the provider now: health shows how it is, not the failures that paused it. The
         # resume (and its audit entry) is committed first, so the probe's health verdict no

@@ -34,6 +34,7 @@ def _view(result: ValidationResult) -> dict[str, Any]:
         "suite": result.suite,
         "status": result.status,
         "trigger": result.trigger,
+        "scope": result.scope,
         "run_id": str(result.run_id) if result.run_id else None,
         "success": result.success,
         "evaluated": result.evaluated,

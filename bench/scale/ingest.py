@@ -201,7 +201,7 @@ def _seconds(result: dict[str, Any]) -> float | None:
 
 def _wait_idle(client: httpx.Client, deadline: float) -> None:
     """Until no provider's validation runs (the scheduler catches up a missed hourly
-    `monitor.quality` when the service starts, before its pause)."""
+    `quality.full_history` when the service starts, before its pause)."""
     for provider in PROVIDERS:
         path = f"/v1/admin/external/validation/{provider}?limit=1"
         if _poll(client, path, lambda body: True if body["running"] is None else None, deadline):

@@ -18,7 +18,12 @@ from bench.scale import endpoints, ingest
 from bench.scale.report import Column, progress
 from bench.scale.shapes import Shape
 
-MONITORS = ("monitor.quality", "monitor.staleness", "monitor.cost", "monitor.outage_completeness")
+MONITORS = (
+    "quality.full_history",
+    "monitor.staleness",
+    "monitor.cost",
+    "monitor.outage_completeness",
+)
 # The admin reads' deadline (1.5 s by default: a 503 past it) raised, so the curve shows what
 # SLA and health cost; the clients give up after 10 s (bench/api_overhead's load generator).
 OVERRIDES = {

@@ -2,16 +2,21 @@
 then one validation run per provider (shared suite + the provider's, Great Expectations on
 the SQL datasource, in a worker thread, result stored). Reference, in the same run and on the
 same rows: reading the provider's rows once with psycopg. Prints seconds, rows and ratios,
-and the cost of importing GE in a fresh process (paid by a process's first run)."""
+and the cost of importing GE in a fresh process (paid by a process's first run).
+
+`--history-rows N` measures instead the validation after a ~1,500-row ingest against N rows of
+history and against a small one (bench/validation_run/history.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import click
@@ -26,6 +31,7 @@ from app.quality.service import run_validation
 from app.resources import Resources
 from app.settings import ProviderMode, Settings
 from bench.api_overhead.dependencies import dependencies
+from bench.validation_run.history import measure_history
 
 PROVIDERS = ("fred", "eia", "noaa", "worldbank")
 
@@ -117,13 +123,49 @@ async def _bench(database_url: str, redis_url: str) -> None:
             )
 
 
+def _settings(database_url: str, redis_url: str, tenant: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        tenant_id=tenant,
+        provider_mode=ProviderMode.SANDBOX,
+        sandbox_collect_interval_seconds=0,  # no collection: the bench writes the rows
+        scheduler_enabled=False,  # no hourly full-history run in the middle of a measure
+        migrate_on_start=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+async def _history_bench(database_url: str, redis_url: str, rows: int, full: bool) -> None:
+    @contextlib.asynccontextmanager
+    async def service_for(tenant: str) -> AsyncIterator[Resources]:
+        app = create_app(_settings(database_url, redis_url, tenant))
+        async with app.router.lifespan_context(app):
+            yield app.state.resources
+
+    await measure_history(service_for, rows, full=full)
+
+
 @click.command()
-def main() -> None:
+@click.option(
+    "--history-rows",
+    type=click.IntRange(1_000),
+    default=None,
+    help="Measure the post-ingest validation against this many rows of history (and a small "
+    "one, for the ratio) instead of the sandbox's data.",
+)
+@click.option(
+    "--full/--no-full", default=True, help="With --history-rows: time the full-history job too."
+)
+def main(history_rows: int | None, full: bool) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="aurum-bench-") as workdir,
         dependencies(Path(workdir)) as deps,
     ):
-        asyncio.run(_bench(deps.database_url, deps.redis_url))
+        if history_rows is None:
+            asyncio.run(_bench(deps.database_url, deps.redis_url))
+        else:
+            asyncio.run(_history_bench(deps.database_url, deps.redis_url, history_rows, full))
 
 
 if __name__ == "__main__":

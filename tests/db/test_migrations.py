@@ -226,3 +226,56 @@ def test_partitioning_moves_rows_both_ways(database_url: str) -> None:
     assert _relkind(database_url) == "p"
     assert len(_observations(database_url, tenant)) == len(_DATES)
     sql(database_url, f"DELETE FROM {_OBS} WHERE tenant_id = %s", tenant)
+
+
+def test_the_validation_scope_migration_moves_the_quality_job_and_round_trips(
+    database_url: str, engine: Engine
+) -> None:
+    """0013 renames the hourly quality job (its runs and its pause follow it) and gives each
+    validation scope its own running claim; downward it renames them back."""
+    try:
+        migrate.downgrade(database_url, "0012")
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM job_pauses WHERE job_id LIKE '%quality%'"))
+            conn.execute(
+                text(
+                    "INSERT INTO job_runs (id, job_id, trigger, parameters, status) VALUES "
+                    "(gen_random_uuid(), 'monitor.quality', 'scheduled', '{}', 'succeeded')"
+                )
+            )
+            conn.execute(
+                text("INSERT INTO job_pauses (job_id, paused_by) VALUES ('monitor.quality', 'x')")
+            )
+        migrate.upgrade(database_url)
+        with engine.connect() as conn:
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM job_runs WHERE job_id = 'monitor.quality'")
+                ).scalar_one()
+                == 0
+            )
+            assert (
+                conn.execute(
+                    text("SELECT job_id FROM job_pauses WHERE job_id LIKE '%quality%'")
+                ).scalar_one()
+                == "quality.full_history"
+            )
+        index = next(
+            i
+            for i in inspect(engine).get_indexes("validation_results")
+            if i["name"] == "uq_validation_results_running"
+        )
+        assert index["column_names"] == ["tenant_id", "provider", "scope"]
+        migrate.downgrade(database_url, "0012")
+        with engine.connect() as conn:
+            assert (
+                conn.execute(
+                    text("SELECT job_id FROM job_pauses WHERE job_id LIKE '%quality%'")
+                ).scalar_one()
+                == "monitor.quality"
+            )
+    finally:
+        migrate.upgrade(database_url)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM job_pauses WHERE job_id LIKE '%quality%'"))
+            conn.execute(text("DELETE FROM job_runs WHERE job_id LIKE '%quality%'"))

@@ -148,3 +148,23 @@ async def test_bad_job_control_input_gets_clear_errors(settings: Settings) -> No
         assert viewer.status_code == 403
         cursor = await client.get(RUNS, params={"cursor": "garbage"}, headers=operator)
         assert cursor.status_code == 422
+
+
+async def test_the_old_quality_job_id_names_the_full_history_job(
+    settings: Settings, database_url: str
+) -> None:
+    """Runbooks and scripts that say `monitor.quality` keep working after the rename."""
+    sql(database_url, "DELETE FROM job_pauses WHERE job_id = 'quality.full_history'")
+    operator = bearer(settings, Role.OPERATOR)
+    async with client_for(settings) as client:
+        jobs = (await client.get(JOBS, headers=operator)).json()["jobs"]
+        assert "quality.full_history" in {job["id"] for job in jobs}
+        assert "monitor.quality" not in {job["id"] for job in jobs}
+        old = await client.get(f"{JOBS}/monitor.quality", headers=operator)
+        assert old.status_code == 200 and old.json()["id"] == "quality.full_history"
+        paused = await client.post(f"{JOBS}/monitor.quality/pause", json={}, headers=operator)
+        assert paused.status_code == 200 and paused.json()["job_id"] == "quality.full_history"
+        job = (await client.get(f"{JOBS}/quality.full_history", headers=operator)).json()
+        assert job["pause"] is not None
+        resumed = await client.post(f"{JOBS}/monitor.quality/resume", json={}, headers=operator)
+        assert resumed.status_code == 200 and resumed.json()["changed"] is True

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.db.engine import async_url
@@ -33,18 +34,21 @@ async def sessionmaker(database_url: str) -> AsyncIterator[SM]:
 
 async def ingest(
     sessionmaker: SM, tenant_id: str, provider: str, rows: list[RawObservation]
-) -> None:
+) -> uuid.UUID:
+    """Store `rows` as one ingest run; returns the run's id."""
+    run_id = uuid.uuid4()
     async with sessionmaker() as session:
         await ingest_batch(
             session,
             tenant_id=tenant_id,
             provider=provider,
             rows=rows,
-            run_id=uuid.uuid4(),
+            run_id=run_id,
             topic=f"aurum.ref.{provider}.series.v1",
             dlq_topic=f"aurum.ref.{provider}.series.dlq.v1",
         )
         await session.commit()
+    return run_id
 
 
 def _months_back(today: date, count: int, step: int = 1) -> list[date]:
@@ -67,3 +71,32 @@ def clean_fred_rows() -> list[RawObservation]:
     quarters = [d for d in _months_back(quarter_start, 12, step=3)]
     rows += [obs("GDP", d, 29000.0 + 100 * i) for i, d in enumerate(quarters[:-1])]
     return rows
+
+
+async def dgs10_history(sessionmaker: SM, tenant_id: str, *, days: int, end: date) -> None:
+    """`days` daily DGS10 rows ending the day before `end`, written by one earlier run
+    straight in SQL (the pipeline would take long for a large history), all in bounds."""
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO external_timeseries_obs (tenant_id, provider, series_id, obs_date, "
+                "period_label, value, raw_value, units, run_id) "
+                "SELECT :tenant, 'fred', 'DGS10', d::date, to_char(d, 'YYYY-MM-DD'), 4.0, "
+                "'4.0', 'Percent', :run FROM generate_series(CAST(:end AS date) - :days, "
+                "CAST(:end AS date) - 1, interval '1 day') AS d"
+            ),
+            {"tenant": tenant_id, "end": end, "days": days, "run": uuid.uuid4()},
+        )
+
+
+async def set_value(sessionmaker: SM, tenant_id: str, day: date, value: float) -> None:
+    """A bad value placed in history (not by a run being validated)."""
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE external_timeseries_obs SET value = :v, raw_value = :raw "
+                "WHERE tenant_id = :t AND provider = 'fred' AND series_id = 'DGS10' "
+                "AND obs_date = :d"
+            ),
+            {"v": value, "raw": str(value), "t": tenant_id, "d": day},
+        )

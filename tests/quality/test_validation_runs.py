@@ -15,6 +15,7 @@ from app.auth.principal import Role
 from app.db.repositories import validation_results
 from app.main import create_app
 from app.quality import service
+from app.quality.provider_checks import CHECK_IDS
 from app.quality.scoring import latest_quality
 from app.settings import Settings
 from tests.ingest.support import obs
@@ -38,7 +39,9 @@ async def test_clean_rows_pass_then_a_bad_value_fails_as_an_error(
         assert latest["id"] == first_id and latest["status"] == "completed"
         assert latest["failed_expectations"] == [], latest["failed_expectations"]
         assert latest["success"] is True and latest["quality_score"] == 1.0
-        assert latest["evaluated"] == view["expectations"] >= 35
+        # The suite's expectations and the full-history job's own SQL checks.
+        assert latest["evaluated"] == view["expectations"] + len(CHECK_IDS)
+        assert view["expectations"] >= 35 and latest["scope"] == "full"
         assert latest["success_percent"] == 100.0 and latest["trigger"] == "manual"
         assert _score("fred") == 1.0
 
@@ -111,7 +114,7 @@ async def test_a_run_abandoned_by_a_dead_replica_stops_blocking(
             stale = await service.claim(session, resources, "noaa", trigger="scheduled")
             await session.execute(
                 text(
-                    "UPDATE validation_results SET started_at = now() - interval '2 hours' "
+                    "UPDATE validation_results SET started_at = now() - interval '7 hours' "
                     "WHERE id = :id"
                 ),
                 {"id": stale},

@@ -1,7 +1,9 @@
 """Stored results of expectation-suite validation runs.
 
-At most one run per provider is `running` at a time, across replicas: a partial unique index
-on `(tenant_id, provider) WHERE status = 'running'` makes a second claim fail in the database."""
+At most one run per provider and scope is `running` at a time, across replicas: a partial
+unique index on `(tenant_id, provider, scope) WHERE status = 'running'` makes a second claim
+fail in the database. The scope is `run` (the rows one ingest run wrote) or `full` (the
+provider's whole history): the two never wait for each other."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class ValidationResult(SQLModel, table=True):
             "uq_validation_results_running",
             "tenant_id",
             "provider",
+            "scope",
             unique=True,
             postgresql_where=text("status = 'running'"),
         ),
@@ -33,9 +36,11 @@ class ValidationResult(SQLModel, table=True):
     provider: str = Field(max_length=32)
     suite: str = Field(max_length=128)
     run_id: uuid.UUID | None = None
+    scope: str = Field(default="full", max_length=16)  # run | full
     status: str = Field(default="running", max_length=16)  # running | completed | errored
     trigger: str | None = Field(default=None, max_length=16)  # manual | scheduled | ingest
-    row_count: int | None = None  # the provider's rows when the run started
+    # Rows validated: the provider's at the start of a `full` run, the run's own for `run`.
+    row_count: int | None = None
     error: str | None = Field(default=None, max_length=4096)  # why an errored run stopped
     success: bool | None = None
     evaluated: int = 0

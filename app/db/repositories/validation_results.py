@@ -16,6 +16,9 @@ from app.db.models import Observation, ValidationResult
 RUNNING = "running"
 COMPLETED = "completed"
 ERRORED = "errored"
+# Scopes: the rows one ingest run wrote, or the provider's whole history.
+RUN = "run"
+FULL = "full"
 
 
 async def claim(
@@ -27,9 +30,11 @@ async def claim(
     trigger: str,
     run_id: uuid.UUID | None,
     row_count: int,
+    scope: str = FULL,
 ) -> tuple[uuid.UUID, bool]:
-    """Insert a `running` row for the provider. Returns (its id, True), or (the id of the run
-    already running, False): the partial unique index decides, across replicas."""
+    """Insert a `running` row for the provider and scope. Returns (its id, True), or (the id
+    of the run of that scope already running, False): the partial unique index decides,
+    across replicas."""
     new_id = uuid.uuid4()
     inserted = await session.execute(
         insert(ValidationResult)
@@ -41,6 +46,7 @@ async def claim(
             trigger=trigger,
             run_id=run_id,
             row_count=row_count,
+            scope=scope,
             status=RUNNING,
             evaluated=0,
             successful=0,
@@ -48,7 +54,8 @@ async def claim(
             failed_expectations=[],
         )
         .on_conflict_do_nothing(
-            index_elements=["tenant_id", "provider"], index_where=text("status = 'running'")
+            index_elements=["tenant_id", "provider", "scope"],
+            index_where=text("status = 'running'"),
         )
         .returning(col(ValidationResult.id))
     )
@@ -58,6 +65,7 @@ async def claim(
         select(ValidationResult.id).where(
             col(ValidationResult.tenant_id) == tenant_id,
             col(ValidationResult.provider) == provider,
+            col(ValidationResult.scope) == scope,
             col(ValidationResult.status) == RUNNING,
         )
     )
@@ -72,21 +80,23 @@ async def claim(
             trigger=trigger,
             run_id=run_id,
             row_count=row_count,
+            scope=scope,
         )
     return existing, False
 
 
 async def abandon_stale(
-    session: AsyncSession, *, tenant_id: str, provider: str, older_than: timedelta
+    session: AsyncSession, *, tenant_id: str, provider: str, scope: str, older_than: timedelta
 ) -> int:
-    """Mark as errored a `running` row older than `older_than`: its replica died mid-run, and
-    it would otherwise block every later run for the provider."""
+    """Mark as errored a `running` row of `scope` older than `older_than`: its replica died
+    mid-run, and it would otherwise block every later run of the scope for the provider."""
     cutoff = datetime.now(UTC) - older_than
     done = await session.execute(
         update(ValidationResult)
         .where(
             col(ValidationResult.tenant_id) == tenant_id,
             col(ValidationResult.provider) == provider,
+            col(ValidationResult.scope) == scope,
             col(ValidationResult.status) == RUNNING,
             col(ValidationResult.started_at) < cutoff,
         )
@@ -130,29 +140,41 @@ async def history(
 
 
 async def latest_finished(
-    session: AsyncSession, *, tenant_id: str, provider: str
+    session: AsyncSession, *, tenant_id: str, provider: str, scope: str | None = None
 ) -> ValidationResult | None:
-    query = (
-        select(ValidationResult)
-        .where(
-            col(ValidationResult.tenant_id) == tenant_id,
-            col(ValidationResult.provider) == provider,
-            col(ValidationResult.status) == COMPLETED,
-        )
-        .order_by(col(ValidationResult.finished_at).desc())
-        .limit(1)
+    """The last completed run, of any scope unless `scope` names one."""
+    query = select(ValidationResult).where(
+        col(ValidationResult.tenant_id) == tenant_id,
+        col(ValidationResult.provider) == provider,
+        col(ValidationResult.status) == COMPLETED,
     )
+    if scope is not None:
+        query = query.where(col(ValidationResult.scope) == scope)
+    query = query.order_by(col(ValidationResult.finished_at).desc()).limit(1)
     return (await session.execute(query)).scalars().first()
 
 
 async def previous_row_count(session: AsyncSession, *, tenant_id: str, provider: str) -> int | None:
-    """Row count at the start of the last completed run (the baseline of the change bound)."""
-    last = await latest_finished(session, tenant_id=tenant_id, provider=provider)
+    """Row count at the start of the last completed full-history run (the baseline of the
+    change bound; a run-scope row count is the rows of one ingest run)."""
+    last = await latest_finished(session, tenant_id=tenant_id, provider=provider, scope=FULL)
     return None if last is None else last.row_count
 
 
 async def observation_count(session: AsyncSession, *, tenant_id: str, provider: str) -> int:
     query = select(func.count()).where(
         col(Observation.tenant_id) == tenant_id, col(Observation.provider) == provider
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def run_row_count(
+    session: AsyncSession, *, tenant_id: str, provider: str, run_id: uuid.UUID
+) -> int:
+    """Rows an ingest run wrote (new or changed: the upsert stamps those with its id)."""
+    query = select(func.count()).where(
+        col(Observation.run_id) == run_id,
+        col(Observation.tenant_id) == tenant_id,
+        col(Observation.provider) == provider,
     )
     return int((await session.execute(query)).scalar_one())
