@@ -186,17 +186,23 @@ def outcome_of(results: list[ExpectationOutcome]) -> SuiteOutcome:
 
 
 @contextlib.contextmanager
-def ge_runner(sync_url: str, *, statement_timeout_ms: int) -> Iterator[GeRunner]:
+def ge_runner(
+    sync_url: str, *, statement_timeout_ms: int, copy_batch: bool = False
+) -> Iterator[GeRunner]:
     """A datasource on `sync_url` in the process's GE context, for one validation run.
-    Blocking: call it in a worker thread (app.quality.threads)."""
+    Blocking: call it in a worker thread (app.quality.threads).
+
+    `copy_batch`: GE copies each batch query's rows into a temporary table once and computes
+    every metric there. For a batch bounded by the chunk size whose query is costly (the run
+    scope's neighbour lookups through every partition), instead of running that query again
+    for each metric."""
     name = f"aurum-{uuid.uuid4().hex[:12]}"
     with _turn() as context:
-        # `kwargs` (engine options) is a field of SQLDatasource that GE's stub leaves out. No
-        # temp table: the batch query is read where it is, not copied first.
+        # `kwargs` (engine options) is a field of SQLDatasource that GE's stub leaves out.
         source = context.data_sources.add_sql(
             name=name,
             connection_string=sync_url,
-            create_temp_table=False,
+            create_temp_table=copy_batch,
             kwargs={"connect_args": {"options": f"-c statement_timeout={statement_timeout_ms}"}},
         )
         engine = source.get_execution_engine().engine

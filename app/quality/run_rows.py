@@ -98,7 +98,7 @@ def validate_run(
     keys_sql = run_keys_sql(tenant_id=tenant_id, provider=suite.provider, run_id=run_id)
     with (
         keys_connection(sync_url, statement_timeout_ms) as conn,
-        ge_runner(sync_url, statement_timeout_ms=statement_timeout_ms) as runner,
+        ge_runner(sync_url, statement_timeout_ms=statement_timeout_ms, copy_batch=True) as runner,
     ):
         gx_suite = runner.suite(f"{suite.name}.run", specs)
         for keys in key_ranges(conn, keys_sql, chunk_rows):
