@@ -15,6 +15,7 @@ from app.auth.authenticator import Authenticator
 from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
+from app.db.read_pool import ReadPool
 from app.health.dependencies import DependencyCache
 from app.health.view_cache import ViewCache
 from app.jobs.scheduler import JobScheduler
@@ -61,6 +62,14 @@ def build_lifespan(
             cooldown=settings.redis_cooldown_seconds,
         )
         sessionmaker = build_sessionmaker(engine)
+        read_rows = ReadPool(
+            dependencies.database_url,
+            size=settings.read_pool_size,
+            wait_seconds=settings.db_request_timeout_seconds,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            application_name=f"aurum:{settings.replica_id}:read",
+        )
+        await read_rows.open()
         secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         authenticator = Authenticator(
             ApiKeyVerifier(
@@ -83,6 +92,7 @@ def build_lifespan(
             dependencies=dependencies,
             engine=engine,
             sessionmaker=sessionmaker,
+            read_rows=read_rows,
             redis=redis,
             kafka_admin=_kafka_admin(dependencies.kafka_bootstrap_servers),
             rate_limiter=rate_limiter,
@@ -137,6 +147,7 @@ def build_lifespan(
                 await rate_limiter.close()
             await redis.aclose()
             await engine.dispose()
+            await read_rows.close()
             # Dropping the last reference destroys the librdkafka client and its threads.
             app.state.resources.kafka_admin = None
             log.info("aurum control plane stopped")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
+    from app.db.read_pool import ReadPool
     from app.jobs.scheduler import JobScheduler
     from app.outages.board import OutageBoard
     from app.quality.suites import SuiteCatalog
@@ -29,6 +30,8 @@ class Resources:
     dependencies: Dependencies
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # The read API's pages (app/db/read_pool.py): plain psycopg, its own small pool.
+    read_rows: ReadPool
     redis: Redis
     kafka_admin: AdminClient | None
     rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false

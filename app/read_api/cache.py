@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.db.read_pool import UNAVAILABLE as READ_POOL_UNAVAILABLE
 from app.errors import ServiceUnavailable
 from app.monitoring.metrics import READ_CACHE_RESULTS
 from app.monitoring.pending_checks import PendingChecks
@@ -35,7 +36,7 @@ from app.monitoring.pending_checks import PendingChecks
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "aurum:readcache:v1"
-DATABASE_FAILURES = (SQLAlchemyError, OSError, TimeoutError)
+DATABASE_FAILURES = (SQLAlchemyError, *READ_POOL_UNAVAILABLE, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
