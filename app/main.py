@@ -40,7 +40,7 @@ from app.ratelimit.limiter import RateLimiter
 from app.ratelimit.middleware import RateLimitMiddleware
 from app.read_api.cache import LocalPages
 from app.read_api.fast_path import PREFIX as READ_API_PREFIX
-from app.read_api.fast_path import cached_page
+from app.read_api.fast_path import read_page
 from app.routers import (
     api_keys,
     audit,
@@ -148,12 +148,12 @@ def create_app(
     # (request id, security headers, RateLimit-* left by the limiter, metrics, access log).
     # Outermost first: request context → admin read deadline → body limit → CORS → gzip →
     # JSON bodies → NUL guard → authentication → rate limiting → authorization → routes.
-    # Innermost: fresh read-API pages and health views answered from memory, after auth,
+    # Innermost: read-API pages and fresh health views answered before routing, after auth,
     # limits and authorization (app/http/fast_path.py).
     app.add_middleware(
         MemoryAnswers,
         answerers=[
-            (READ_API_PREFIX, cached_page),
+            (READ_API_PREFIX, read_page),
             *((path, cached_overview) for path in sorted(HEALTH_PATHS)),
         ],
     )
