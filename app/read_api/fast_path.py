@@ -25,9 +25,8 @@ from starlette.types import Scope
 from app.errors import AurumError
 from app.http.errors import error_response
 from app.http.fast_path import Answer, json_headers
-from app.monitoring.metrics import READ_CACHE_RESULTS
 from app.read_api import pages
-from app.read_api.cache import cache_key, matches_etag
+from app.read_api.cache import HITS, cache_key, matches_etag
 from app.read_api.serving import answer_of, page_for
 
 PREFIX = "/v1/external/"
@@ -41,7 +40,6 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _CATALOG_TEXT = {"provider": 32, "frequency": 32, "q": 200, "cursor": 512}
 _SERIES_ID_MAX = 256
 _OBSERVATION_PARAMS = frozenset({"start", "end", "limit", "cursor"})
-_HIT = READ_CACHE_RESULTS.labels("HIT")
 _routes: dict[str, BaseRoute] = {}
 
 
@@ -61,7 +59,7 @@ def cached_page(scope: Scope) -> Answer | None:
     if entry is None:
         return None
     _, etag, body = entry
-    _HIT.inc()
+    HITS.inc()
     headers = [(b"etag", etag.encode()), (b"x-cache", b"HIT")]
     if matches_etag(_if_none_match(scope), etag):
         return 304, headers, b""

@@ -3,7 +3,6 @@ cache stores exactly what was sent, and the ETag is the hash of those bytes."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
@@ -11,14 +10,11 @@ from app.db.read_pool import RowSource
 from app.db.repositories import external_read as repo
 from app.errors import NotFound
 from app.http.cursors import decode_cursor, encode_cursor, invalid_cursor
+from app.read_api.encoding import dumps, observations_json
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _SERIES_FIELDS = repo.SERIES_COLUMNS[1:]
-
-
-def _dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), default=str).encode()
 
 
 def _cursor_date(cursor: str | None) -> date | None:
@@ -58,7 +54,7 @@ async def series_body(
     # repo.SERIES_COLUMNS without the id, in the order the body has always listed them.
     items = [dict(zip(_SERIES_FIELDS, row[1:], strict=True)) for row in found]
     next_cursor = encode_cursor(found[-1][0]) if more and found else None
-    return _dumps({"series": items, "limit": limit, "next_cursor": next_cursor})
+    return dumps({"series": items, "limit": limit, "next_cursor": next_cursor})
 
 
 async def observations_body(
@@ -75,19 +71,9 @@ async def observations_body(
         await _require_series(rows_from, query_args["provider"], query_args["series_id"])
     more = len(rows) > limit
     rows = rows[:limit]
-    observations = [
-        {"date": obs_date.isoformat(), "period": period, "value": value, "units": units}
-        for obs_date, period, value, units in rows
-    ]
     next_cursor = encode_cursor(rows[-1][0].isoformat()) if more else None
-    return _dumps(
-        {
-            "provider": query_args["provider"],
-            "series_id": query_args["series_id"],
-            "observations": observations,
-            "limit": limit,
-            "next_cursor": next_cursor,
-        }
+    return observations_json(
+        query_args["provider"], query_args["series_id"], rows, limit, next_cursor
     )
 
 
