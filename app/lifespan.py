@@ -15,7 +15,9 @@ from app.auth.authenticator import Authenticator
 from app.auth.tokens import JwtVerifier
 from app.bootstrap import Dependencies
 from app.db.engine import build_engine, build_sessionmaker
+from app.db.read_pool import ReadPool
 from app.db.read_sessions import ReadSessions
+from app.db.standby_rows import StandbyFirstRows
 from app.health.dependencies import DependencyCache
 from app.health.view_cache import ViewCache
 from app.jobs.scheduler import JobScheduler
@@ -71,6 +73,24 @@ def build_lifespan(
             # still has the other half to get its page from the primary.
             check_timeout_seconds=settings.db_request_timeout_seconds / 2,
         )
+
+        def read_pool(url: str, role: str) -> ReadPool:
+            return ReadPool(
+                url,
+                size=settings.read_pool_size,
+                wait_seconds=settings.db_request_timeout_seconds,
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+                application_name=f"aurum:{settings.replica_id}:{role}",
+            )
+
+        # The read API's pages: the replica's pool while `reads` finds it fit, else the
+        # primary's.
+        read_rows = StandbyFirstRows(
+            read_pool(dependencies.database_url, "read"),
+            read_pool(read_url, "read-replica") if reads.configured else None,
+            reads,
+        )
+        await read_rows.open()
         secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         authenticator = Authenticator(
             ApiKeyVerifier(
@@ -94,6 +114,7 @@ def build_lifespan(
             engine=engine,
             sessionmaker=sessionmaker,
             reads=reads,
+            read_rows=read_rows,
             redis=redis,
             kafka_admin=_kafka_admin(dependencies.kafka_bootstrap_servers),
             rate_limiter=rate_limiter,
@@ -149,6 +170,7 @@ def build_lifespan(
             await redis.aclose()
             await reads.aclose()
             await engine.dispose()
+            await read_rows.close()
             # Dropping the last reference destroys the librdkafka client and its threads.
             app.state.resources.kafka_admin = None
             log.info("aurum control plane stopped")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from app.auth.authenticator import Authenticator
     from app.bootstrap import Dependencies
     from app.db.read_sessions import ReadSessions
+    from app.db.standby_rows import StandbyFirstRows
     from app.jobs.scheduler import JobScheduler
     from app.outages.board import OutageBoard
     from app.quality.suites import SuiteCatalog
@@ -31,8 +32,11 @@ class Resources:
     engine: AsyncEngine
     # The primary: every write and every read that must see its own writes.
     sessionmaker: async_sessionmaker[AsyncSession]
-    # Staleness-tolerant reads (read API, health, SLA): the replica while it is fit.
+    # Staleness-tolerant reads (health, SLA): the replica while it is fit.
     reads: ReadSessions
+    # The read API's pages (app/db/read_pool.py): plain psycopg pools, the replica's while
+    # `reads` finds it fit.
+    read_rows: StandbyFirstRows
     redis: Redis
     kafka_admin: AdminClient | None
     rate_limiter: RateLimiter | None  # None when AURUM_RATE_LIMIT_ENABLED is false

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     db_request_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # The read API's own pool (app/db/read_pool.py): concurrent loads of one page share one
+    # query, so a few connections serve many callers.
+    read_pool_size: int = Field(default=4, ge=1, le=100)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_statement_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
     migrate_on_start: bool = True

@@ -35,23 +35,45 @@ ADMIN_ONLY = AccessPolicy(read=Role.ADMIN, write=Role.ADMIN)
 READ_API = AccessPolicy(read=Role.READER, write=Role.ADMIN)
 
 
+# Distinct paths whose policy is remembered; then the memory starts over (paths carry ids).
+MAX_RESOLVED_PATHS = 4096
+
+
 class AccessPolicies:
-    """Path prefix → policy; the longest matching prefix wins."""
+    """Path prefix → policy; the longest matching prefix wins.
+
+    Every request resolves its path twice (authentication, then authorization), and a scan
+    of the prefixes costs more than the rest of either layer, so answers are remembered per
+    path; adding a policy forgets them."""
 
     def __init__(self) -> None:
         self._by_prefix: list[tuple[str, AccessPolicy]] = []
+        self._resolved: dict[str, AccessPolicy | None] = {}
 
     def add(self, prefix: str, policy: AccessPolicy) -> None:
         if not prefix.startswith("/") or prefix == "/":
             raise ValueError(f"protected routers need a specific prefix, got {prefix!r}")
         self._by_prefix.append((prefix.rstrip("/"), policy))
         self._by_prefix.sort(key=lambda item: len(item[0]), reverse=True)
+        self._resolved.clear()
 
     def resolve(self, path: str) -> AccessPolicy | None:
-        for prefix, policy in self._by_prefix:
-            if path == prefix or path.startswith(prefix + "/"):
-                return policy
-        return None
+        try:
+            return self._resolved[path]
+        except KeyError:
+            pass
+        found = next(
+            (
+                policy
+                for prefix, policy in self._by_prefix
+                if path == prefix or path.startswith(prefix + "/")
+            ),
+            None,
+        )
+        if len(self._resolved) >= MAX_RESOLVED_PATHS:
+            self._resolved.clear()
+        self._resolved[path] = found
+        return found
 
     @property
     def prefixes(self) -> list[str]:

@@ -9,8 +9,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.read_sessions import ReadSessions
-
 
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     sessionmaker = request.app.state.resources.sessionmaker
@@ -27,13 +25,3 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit happens before the response is sent, so a client never sees
 # success for a change that then failed to commit.
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
-
-
-async def read_sessions(request: Request) -> ReadSessions:
-    """Where staleness-tolerant reads get their session (app/db/read_sessions.py). A route
-    takes this instead of SessionDep when it writes nothing and may read a replica."""
-    reads: ReadSessions = request.app.state.resources.reads
-    return reads
-
-
-ReadSessionsDep = Annotated[ReadSessions, Depends(read_sessions)]

@@ -19,7 +19,7 @@ PATHS = frozenset({router.prefix, health_alias.prefix})
 _routes: dict[str, BaseRoute] = {}
 
 
-def cached_overview(scope: Scope) -> Answer | None:
+async def cached_overview(scope: Scope) -> Answer | None:
     path = scope["path"]
     if path not in PATHS or scope["query_string"]:
         return None

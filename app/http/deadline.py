@@ -47,9 +47,23 @@ class ReadDeadline:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        task = asyncio.ensure_future(self.app(scope, receive, guarded))
-        done, _ = await asyncio.wait({task}, timeout=self.seconds)
-        if done or started:
+        # One future woken by whichever comes first, the task's end or the deadline: what
+        # `asyncio.wait` does, without its set, callbacks and sets of results per request.
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake(*_: object) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        task: asyncio.Future[None] = asyncio.ensure_future(self.app(scope, receive, guarded))
+        task.add_done_callback(wake)
+        timer = loop.call_later(self.seconds, wake)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+        if task.done() or started:
             await task  # its result, or its exception for the layers above
             return
         abandoned = True
@@ -69,6 +83,6 @@ class ReadDeadline:
         )
 
 
-def _retrieve(task: asyncio.Task[None]) -> None:
+def _retrieve(task: asyncio.Future[None]) -> None:
     if not task.cancelled():
         task.exception()

@@ -8,6 +8,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -161,8 +162,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 # PostgreSQL unreachable (refused, reset, timed out, shutting down) or the pool exhausted: the
-# request cannot be served now, and another try may be; never an internal error.
-DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+# request cannot be served now, and another try may be; never an internal error. The psycopg
+# ones come from the read API's own pool (app/db/read_pool.py; its PoolTimeout is one).
+DATABASE_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -25,9 +25,13 @@ prefix tests run once per distinct path.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from starlette._utils import get_route_path
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
@@ -132,3 +136,41 @@ def index_routes(app: FastAPI) -> None:
     app.router.redirect_slashes = False
     app.router.default = RelativeSlashRedirect(app.router, app.router.default)
     app.router.middleware_stack = RouteIndex(app.router)
+
+
+class RequestOnlyRoute(APIRoute):
+    """An APIRoute whose endpoint takes only the request and returns a Response is called
+    directly: FastAPI's dependency solving, validation and serialisation would run for nothing
+    (no parameter to parse, nothing to serialise), and on a cheap route they cost more than the
+    endpoint (bench/api_overhead). Any other endpoint is handled as FastAPI handles it. The
+    route's declaration (path, response model, OpenAPI) is unchanged."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        dependant = self.dependant
+        name = dependant.request_param_name
+        plain = (
+            name is not None
+            and not dependant.path_params
+            and not dependant.query_params
+            and not dependant.header_params
+            and not dependant.cookie_params
+            and not dependant.body_params
+            and not dependant.dependencies
+            and dependant.background_tasks_param_name is None
+            and dependant.websocket_param_name is None
+            and dependant.http_connection_param_name is None
+            and dependant.response_param_name is None
+            and dependant.security_scopes_param_name is None
+            and inspect.iscoroutinefunction(self.endpoint)
+        )
+        if not plain or name is None:
+            return super().get_route_handler()
+        endpoint = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            response = await endpoint(**{name: request})
+            if not isinstance(response, Response):  # declared to return a Response
+                raise TypeError(f"{endpoint!r} must return a Response")
+            return response
+
+        return handler

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.db.read_pool import UNAVAILABLE as READ_POOL_UNAVAILABLE
 from app.errors import ServiceUnavailable
 from app.monitoring.metrics import READ_CACHE_RESULTS
 from app.monitoring.pending_checks import PendingChecks
@@ -35,7 +36,9 @@ from app.monitoring.pending_checks import PendingChecks
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "aurum:readcache:v1"
-DATABASE_FAILURES = (SQLAlchemyError, OSError, TimeoutError)
+# Its results counter, one child per result (looking a child up by label costs per request).
+HITS, MISSES, STALE_SERVED = (READ_CACHE_RESULTS.labels(r) for r in ("HIT", "MISS", "STALE"))
+DATABASE_FAILURES = (SQLAlchemyError, *READ_POOL_UNAVAILABLE, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,32 +150,36 @@ async def cached_page(
     fails on the database or gets no answer within `load_timeout` seconds, the stale copy
     (STALE). `ttl_seconds` None: the cache is off. `loads`: this replica's page loads."""
 
-    async def bounded() -> bytes:
-        return await loads.run(key, load, load_timeout)
+    async def tagged() -> tuple[bytes, str]:
+        body = await load()
+        return body, etag_of(body)
+
+    async def bounded() -> tuple[bytes, str]:
+        # The ETag is hashed once per load, and shared with its load by concurrent requests.
+        return await loads.run(key, tagged, load_timeout)
 
     if ttl_seconds is None:
         try:
-            body = await bounded()
+            body, etag = await bounded()
         except DATABASE_FAILURES as exc:
             raise _unavailable(exc) from exc
-        READ_CACHE_RESULTS.labels("MISS").inc()
-        return Page(body, etag_of(body), "MISS")
+        MISSES.inc()
+        return Page(body, etag, "MISS")
     now = time.time()
     entry = local.get(key, now) or await _get(redis, key)
     if entry is not None and entry[0] > now:
         local.put(key, entry)
-        READ_CACHE_RESULTS.labels("HIT").inc()
+        HITS.inc()
         return Page(entry[2], entry[1], "HIT")
     try:
-        body = await bounded()
+        body, etag = await bounded()
     except DATABASE_FAILURES as exc:
         if entry is None:
             raise _unavailable(exc) from exc
         log.warning("database failed (%s); serving a stale cached page", type(exc).__name__)
-        READ_CACHE_RESULTS.labels("STALE").inc()
+        STALE_SERVED.inc()
         return Page(entry[2], entry[1], "STALE")
-    etag = etag_of(body)
     local.put(key, (time.time() + ttl_seconds, etag, body))
     await _put(redis, key, body, etag, ttl_seconds, stale_seconds)
-    READ_CACHE_RESULTS.labels("MISS").inc()
+    MISSES.inc()
     return Page(body, etag, "MISS")

@@ -3,22 +3,18 @@ cache stores exactly what was sent, and the ETag is the hash of those bytes."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from app.db.read_pool import RowSource
 from app.db.repositories import external_read as repo
 from app.errors import NotFound
 from app.http.cursors import decode_cursor, encode_cursor, invalid_cursor
+from app.read_api.encoding import dumps, observations_json
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-
-
-def _dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), default=str).encode()
+_SERIES_FIELDS = repo.SERIES_COLUMNS[1:]
 
 
 def _cursor_date(cursor: str | None) -> date | None:
@@ -41,7 +37,7 @@ def _cursor_id(cursor: str | None) -> int | None:
 
 
 async def series_body(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    rows: RowSource,
     *,
     provider: str | None,
     frequency: str | None,
@@ -50,68 +46,39 @@ async def series_body(
     cursor: str | None,
 ) -> bytes:
     after_id = _cursor_id(cursor)
-    async with sessionmaker() as session:
-        rows = await repo.series_page(
-            session,
-            provider=provider,
-            frequency=frequency,
-            text=text,
-            after_id=after_id,
-            limit=limit + 1,
-        )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [
-        {
-            "provider": d.provider,
-            "series_id": d.series_id,
-            "title": d.title,
-            "units": d.units,
-            "frequency": d.frequency,
-            "seasonal_adjustment": d.seasonal_adjustment,
-            "observation_start": d.observation_start,
-            "observation_end": d.observation_end,
-            "provider_last_updated": d.provider_last_updated,
-        }
-        for d in rows
-    ]
-    next_cursor = encode_cursor(rows[-1].id) if more and rows else None
-    return _dumps({"series": items, "limit": limit, "next_cursor": next_cursor})
+    found = await repo.series_page(
+        rows, provider=provider, frequency=frequency, text=text, after_id=after_id, limit=limit + 1
+    )
+    more = len(found) > limit
+    found = found[:limit]
+    # repo.SERIES_COLUMNS without the id, in the order the body has always listed them.
+    items = [dict(zip(_SERIES_FIELDS, row[1:], strict=True)) for row in found]
+    next_cursor = encode_cursor(found[-1][0]) if more and found else None
+    return dumps({"series": items, "limit": limit, "next_cursor": next_cursor})
 
 
 async def observations_body(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session_args: dict[str, Any],
+    rows_from: RowSource,
+    query_args: dict[str, Any],
     *,
     limit: int,
     cursor: str | None,
 ) -> bytes:
-    """`session_args`: tenant_id, provider, series_id, start, end."""
+    """`query_args`: tenant_id, provider, series_id, start, end."""
     after = _cursor_date(cursor)
-    async with sessionmaker() as session:
-        rows = await repo.observations_page(session, **session_args, after=after, limit=limit + 1)
-        if not rows and after is None:
-            await _require_series(session, session_args["provider"], session_args["series_id"])
+    rows = await repo.observations_page(rows_from, **query_args, after=after, limit=limit + 1)
+    if not rows and after is None:
+        await _require_series(rows_from, query_args["provider"], query_args["series_id"])
     more = len(rows) > limit
     rows = rows[:limit]
-    observations = [
-        {"date": obs_date.isoformat(), "period": period, "value": value, "units": units}
-        for obs_date, period, value, units in rows
-    ]
     next_cursor = encode_cursor(rows[-1][0].isoformat()) if more else None
-    return _dumps(
-        {
-            "provider": session_args["provider"],
-            "series_id": session_args["series_id"],
-            "observations": observations,
-            "limit": limit,
-            "next_cursor": next_cursor,
-        }
+    return observations_json(
+        query_args["provider"], query_args["series_id"], rows, limit, next_cursor
     )
 
 
-async def _require_series(session: AsyncSession, provider: str, series_id: str) -> None:
-    if not await repo.series_exists(session, provider=provider, series_id=series_id):
+async def _require_series(rows: RowSource, provider: str, series_id: str) -> None:
+    if not await repo.series_exists(rows, provider=provider, series_id=series_id):
         raise NotFound(
             f"No series {series_id!r} of provider {provider!r}; list them with "
             f"GET /v1/external/series?provider={provider}"

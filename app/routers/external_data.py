@@ -1,5 +1,9 @@
 """`/v1/external`: the read API for downstream apps (reader role; attached in app.main). Pages
-are cached in Redis while the `external_read_cache` flag is on; see app/read_api/cache.py."""
+are cached in Redis while the `external_read_cache` flag is on; see app/read_api/cache.py.
+
+Well-formed GETs are answered before routing by app/read_api/fast_path.py with the same code
+(app/read_api/serving.py); these routes answer the rest (validation errors, HEAD, unusual
+query strings) and define the API's parameters and documentation."""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from datetime import date
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.db.session import ReadSessionsDep
 from app.errors import InvalidInput
 from app.read_api import pages
-from app.read_api.cache import cache_key, cached_page, matches_etag
+from app.read_api.cache import matches_etag
+from app.read_api.serving import page_for
 from app.resources import Resources
 
 router = APIRouter(prefix="/v1/external", tags=["external data"])
@@ -20,24 +24,8 @@ Limit = Query(default=pages.DEFAULT_LIMIT, ge=1, le=pages.MAX_LIMIT)
 
 
 async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Response:
-    resources: Resources = request.app.state.resources
-    config = resources.flags.snapshot.configuration("external_read_cache")
-    settings = resources.settings
-    page = await cached_page(
-        resources.redis,
-        request.app.state.read_pages,
-        # The path as decoded by the server (`%2F` is `/`) and the raw query: the same key
-        # the memory fast path (app/read_api/fast_path.py) looks up before routing.
-        cache_key(
-            settings.tenant_id,
-            request.scope["path"],
-            request.scope["query_string"].decode("latin-1"),
-        ),
-        load,
-        ttl_seconds=None if config is None else float(config.get("ttl_seconds", 900)),
-        stale_seconds=settings.read_cache_stale_seconds,
-        loads=request.app.state.read_loads,
-        load_timeout=settings.db_request_timeout_seconds,
+    page = await page_for(
+        request.app, request.scope["path"], request.scope["query_string"].decode("latin-1"), load
     )
     headers = {"ETag": page.etag, "X-Cache": page.cache}
     if matches_etag(request.headers.get("if-none-match"), page.etag):
@@ -48,26 +36,19 @@ async def _respond(request: Request, load: Callable[[], Awaitable[bytes]]) -> Re
 @router.get("/series")
 async def list_series(
     request: Request,
-    reads: ReadSessionsDep,
     provider: str | None = Query(default=None, max_length=32),
     frequency: str | None = Query(default=None, max_length=32),
     q: str | None = Query(default=None, max_length=200, description="Text in title or id"),
     limit: int = Limit,
     cursor: str | None = Query(default=None, max_length=512),
 ) -> Response:
-    async def load() -> bytes:
-        # The replica is chosen when the page is loaded, not per request: a cached page
-        # costs no lag check.
-        return await pages.series_body(
-            await reads.sessionmaker(),
-            provider=provider,
-            frequency=frequency,
-            text=q,
-            limit=limit,
-            cursor=cursor,
-        )
-
-    return await _respond(request, load)
+    rows = request.app.state.resources.read_rows
+    return await _respond(
+        request,
+        lambda: pages.series_body(
+            rows, provider=provider, frequency=frequency, text=q, limit=limit, cursor=cursor
+        ),
+    )
 
 
 SeriesId = Path(
@@ -84,7 +65,6 @@ SeriesId = Path(
 @router.get("/series/{provider}/{series_id:path}/observations")
 async def observations(
     request: Request,
-    reads: ReadSessionsDep,
     provider: str,
     series_id: str = SeriesId,
     start: date | None = None,
@@ -104,10 +84,7 @@ async def observations(
         "start": start,
         "end": end,
     }
-
-    async def load() -> bytes:
-        return await pages.observations_body(
-            await reads.sessionmaker(), args, limit=limit, cursor=cursor
-        )
-
-    return await _respond(request, load)
+    return await _respond(
+        request,
+        lambda: pages.observations_body(resources.read_rows, args, limit=limit, cursor=cursor),
+    )

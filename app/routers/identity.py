@@ -12,8 +12,10 @@ from pydantic import BaseModel
 
 from app.auth.dependencies import principal_of
 from app.auth.principal import Principal, Role
+from app.http.routing import RequestOnlyRoute
 
-router = APIRouter(prefix="/v1/admin", tags=["identity"])
+# whoami takes only the request: called directly (app/http/routing.py, RequestOnlyRoute).
+router = APIRouter(prefix="/v1/admin", tags=["identity"], route_class=RequestOnlyRoute)
 
 
 class WhoAmI(BaseModel):

@@ -22,7 +22,7 @@ CHART_YEARS = 5
 @router.get("/series", response_class=HTMLResponse)
 async def catalog(request: Request, session: Viewer, provider: str = "", q: str = "") -> Response:
     body = await read_pages.series_body(
-        resources(request).sessionmaker, provider=provider.strip() or None, frequency=None,
+        resources(request).read_rows, provider=provider.strip() or None, frequency=None,
         text=q.strip()[:200] or None, limit=200, cursor=None,
     )  # fmt: skip
     listing: dict[str, Any] = json.loads(body)
@@ -50,7 +50,7 @@ async def one_series(
     context: dict[str, Any] = {"provider": provider, "series_id": series_id, "start": since}
     try:
         body = await read_pages.observations_body(
-            resources(request).sessionmaker, args, limit=read_pages.MAX_LIMIT, cursor=None
+            resources(request).read_rows, args, limit=read_pages.MAX_LIMIT, cursor=None
         )
     except AurumError as exc:
         context["problem"] = failure_message(exc)

@@ -1,51 +1,80 @@
-"""Queries of the read API for downstream apps: the series catalog and observation pages."""
+"""Queries of the read API for downstream apps: the series catalog and observation pages.
+
+Plain SQL run through a RowSource (app/db/read_pool.py): rows come back as tuples in the
+column order written here, and each distinct statement is prepared once per connection.
+Only the WHERE clauses present vary, so a handful of statements covers every page.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from app.db.read_pool import Row, RowSource
 
-from app.db.models import Dataset, Observation
+# The catalog's columns, in the order series_page returns them.
+SERIES_COLUMNS = (
+    "id",
+    "provider",
+    "series_id",
+    "title",
+    "units",
+    "frequency",
+    "seasonal_adjustment",
+    "observation_start",
+    "observation_end",
+    "provider_last_updated",
+)
+_SERIES_SELECT = f"SELECT {', '.join(SERIES_COLUMNS)} FROM datasets"  # noqa: S608 - constants
+
+
+def _like_pattern(text: str) -> str:
+    """`text` anywhere, with LIKE's wildcards in it taken literally (backslash escapes)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 async def series_page(
-    session: AsyncSession,
+    rows: RowSource,
     *,
     provider: str | None,
     frequency: str | None,
     text: str | None,
     after_id: int | None,
     limit: int,
-) -> list[Dataset]:
-    """Catalog entries in id order, `limit` of them after `after_id`."""
-    query = select(Dataset).order_by(col(Dataset.id)).limit(limit)
+) -> list[Row]:
+    """Catalog entries (SERIES_COLUMNS) in id order, `limit` of them after `after_id`."""
+    where: list[str] = []
+    params: list[Any] = []
     if provider:
-        query = query.where(col(Dataset.provider) == provider)
+        where.append("provider = %s")
+        params.append(provider)
     if frequency:
-        query = query.where(col(Dataset.frequency).ilike(frequency))
+        where.append("frequency ILIKE %s")
+        params.append(frequency)
     if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(
-            or_(col(Dataset.title).ilike(pattern), col(Dataset.series_id).ilike(pattern))
-        )
+        where.append("(title ILIKE %s OR series_id ILIKE %s)")
+        pattern = _like_pattern(text)
+        params += [pattern, pattern]
     if after_id is not None:
-        query = query.where(col(Dataset.id) > after_id)
-    return list((await session.execute(query)).scalars())
+        where.append("id > %s")
+        params.append(after_id)
+    sql = _SERIES_SELECT
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    params.append(limit)
+    return await rows.fetch(sql + " ORDER BY id LIMIT %s", params)
 
 
-async def series_exists(session: AsyncSession, *, provider: str, series_id: str) -> bool:
-    query = select(Dataset.id).where(
-        col(Dataset.provider) == provider, col(Dataset.series_id) == series_id
+async def series_exists(rows: RowSource, *, provider: str, series_id: str) -> bool:
+    found = await rows.fetch(
+        "SELECT 1 FROM datasets WHERE provider = %s AND series_id = %s LIMIT 1",
+        (provider, series_id),
     )
-    return (await session.execute(query.limit(1))).first() is not None
+    return bool(found)
 
 
 async def observations_page(
-    session: AsyncSession,
+    rows: RowSource,
     *,
     tenant_id: str,
     provider: str,
@@ -54,27 +83,20 @@ async def observations_page(
     end: date | None,
     after: date | None,
     limit: int,
-) -> list[tuple[Any, ...]]:
+) -> list[Row]:
     """(obs_date, period_label, value, units) in date order, `limit` of them after `after`."""
-    query = (
-        select(
-            col(Observation.obs_date),
-            col(Observation.period_label),
-            col(Observation.value),
-            col(Observation.units),
-        )
-        .where(
-            col(Observation.tenant_id) == tenant_id,
-            col(Observation.provider) == provider,
-            col(Observation.series_id) == series_id,
-        )
-        .order_by(col(Observation.obs_date))
-        .limit(limit)
+    sql = (
+        "SELECT obs_date, period_label, value, units FROM external_timeseries_obs "
+        "WHERE tenant_id = %s AND provider = %s AND series_id = %s"
     )
-    if start is not None:
-        query = query.where(col(Observation.obs_date) >= start)
-    if end is not None:
-        query = query.where(col(Observation.obs_date) <= end)
-    if after is not None:
-        query = query.where(col(Observation.obs_date) > after)
-    return [tuple(row) for row in (await session.execute(query)).all()]
+    params: list[Any] = [tenant_id, provider, series_id]
+    for bound, clause in (
+        (start, "obs_date >= %s"),
+        (end, "obs_date <= %s"),
+        (after, "obs_date > %s"),
+    ):
+        if bound is not None:
+            sql += " AND " + clause
+            params.append(bound)
+    params.append(limit)
+    return await rows.fetch(sql + " ORDER BY obs_date LIMIT %s", params)
