@@ -210,14 +210,19 @@ def _wait_idle(client: httpx.Client, deadline: float) -> None:
 
 
 def validation_after_ingest(
-    client: httpx.Client, server_pid: int, database_url: str, rows: int, timeout: float
+    client: httpx.Client,
+    server_pid: int,
+    database_url: str,
+    rows: int,
+    timeout: float,
+    datasets: list[str],
 ) -> ValidationFigure:
     """Reopen ~`rows` rows of the provider, trigger its ingest job over HTTP (the scheduled
     job's code path: collect, then validate what the run stored), wait for that validation.
     Again once when another validation was running and the ingest's was not started."""
     for _ in range(2):
         _wait_idle(client, time.monotonic() + timeout)
-        figure = _validation_once(client, server_pid, database_url, rows, timeout)
+        figure = _validation_once(client, server_pid, database_url, rows, timeout, datasets)
         if figure is not None:
             return figure
         progress("  the ingest's validation was refused: another one was running; again")
@@ -225,7 +230,12 @@ def validation_after_ingest(
 
 
 def _validation_once(
-    client: httpx.Client, server_pid: int, database_url: str, rows: int, timeout: float
+    client: httpx.Client,
+    server_pid: int,
+    database_url: str,
+    rows: int,
+    timeout: float,
+    datasets: list[str],
 ) -> ValidationFigure | None:
     cutoff, deleted = _reopen_window(database_url, rows)
     progress(f"validation: {deleted:,} {PROVIDER} rows since {cutoff} reopened; ingest.{PROVIDER}")
@@ -234,7 +244,7 @@ def _validation_once(
     with PeakSampler(server_pid) as sampler:
         answer = client.post(
             f"/v1/admin/external/jobs/ingest.{PROVIDER}/trigger",
-            json={"start": cutoff.isoformat(), "reason": "bench/scale"},
+            json={"start": cutoff.isoformat(), "datasets": datasets, "reason": "bench/scale"},
         )
         if answer.status_code != 202:
             raise BenchError(f"trigger answered {answer.status_code}: {answer.text[:300]}")

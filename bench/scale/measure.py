@@ -9,14 +9,17 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import yaml
 
 from app.db.engine import libpq_url
+from app.providers.config import resolve_config_path
+from app.settings import Settings
 from bench.api_overhead.dependencies import Dependencies
 from bench.api_overhead.drivers import Driver
 from bench.api_overhead.servers import HOST, Server, real_server
 from bench.scale import endpoints, ingest
 from bench.scale.report import Column, progress
-from bench.scale.shapes import Shape
+from bench.scale.shapes import PROVIDER, Shape, current_size, series_name
 
 MONITORS = (
     "quality.full_history",
@@ -66,18 +69,37 @@ def _release_claims(database_url: str) -> None:
         )
 
 
+def _providers_file(workdir: Path, database_url: str) -> tuple[dict[str, str], list[str]]:
+    """The service's providers file with every synthetic series configured as a FRED dataset
+    (a deployment with 20,000 series configures them: health and SLA cover each), and the
+    series the sandbox serves, which the measured ingest collects (the synthetic ones exist
+    only in the database)."""
+    data = yaml.safe_load(resolve_config_path(Settings().provider_config_path).read_text())
+    fred = data["providers"][PROVIDER]
+    collected = [str(entry["series_id"]) for entry in fred["datasets"]]
+    synthetic = current_size(database_url).synthetic_series
+    fred["datasets"] = fred["datasets"] + [
+        {"series_id": series_name(n), "frequency": "daily"} for n in range(1, synthetic + 1)
+    ]
+    path = workdir / "providers.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return {"AURUM_PROVIDER_CONFIG_PATH": str(path)}, collected
+
+
 def measure(
     workdir: Path, deps: Dependencies, key: str, driver: Driver, options: Options, shape: Shape,
     column: Column,
 ) -> None:  # fmt: skip
     headers = {"X-API-Key": key}
-    with real_server(workdir, deps, OVERRIDES, label=f"real-{shape.name}") as server:
+    config, collected = _providers_file(workdir, deps.database_url)
+    overrides = OVERRIDES | config
+    with real_server(workdir, deps, overrides, label=f"real-{shape.name}") as server:
         base = f"http://{HOST}:{server.port}"
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
             _pause_monitors(client)
             figure = ingest.validation_after_ingest(
                 client, server.process.pid, deps.database_url,
-                options.validation_rows, options.validation_timeout,
+                options.validation_rows, options.validation_timeout, collected,
             )  # fmt: skip
         column.values |= {
             "validation_rows": figure.rows_added,
@@ -96,7 +118,7 @@ def measure(
     # Still validating: measured beside it, the endpoints would share the worker with it.
     progress("validation still running: the service is restarted for the other measures")
     _release_claims(deps.database_url)
-    with real_server(workdir, deps, OVERRIDES, label=f"real-{shape.name}-again") as server:
+    with real_server(workdir, deps, overrides, label=f"real-{shape.name}-again") as server:
         _endpoints(workdir, driver, options, server, key, column)
 
 

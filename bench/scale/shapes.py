@@ -92,8 +92,8 @@ def grow(database_url: str, shape: Shape) -> float:
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO job_runs (id, job_id, provider, trigger, parameters, status, rows_new,"
-            " replica_id, started_at, finished_at, duration_ms) VALUES (%s, %s, %s, 'backfill',"
-            " %s, 'succeeded', %s, 'bench-scale', now(), now(), 0)",
+            " replica_id, started_at, finished_at, duration_ms, unfinished_datasets) VALUES (%s,"
+            " %s, %s, 'backfill', %s, 'succeeded', %s, 'bench-scale', now(), now(), 0, '{}')",
             (run_id, f"ingest.{PROVIDER}", PROVIDER, '{"bench": "scale"}', new_series * days),
         )
         conn.execute(
@@ -118,6 +118,7 @@ def grow(database_url: str, shape: Shape) -> float:
         for low in range(first, first + new_series, per_statement):
             high = min(low + per_statement, first + new_series) - 1
             _insert_observations(conn, low, high, days, run_id)
+            _insert_stats(conn, low, high)
             done += (high - low + 1) * days
             elapsed = time.monotonic() - started
             progress(
@@ -149,15 +150,35 @@ def _insert_observations(
     )  # fmt: skip
 
 
+def _insert_stats(conn: psycopg.Connection[tuple[object, ...]], low: int, high: int) -> None:
+    """The monthly stats of the series just added, as the ingest would have left them (the
+    same aggregate as app/db/repositories/series_stats.py)."""
+    conn.execute(
+        "INSERT INTO external_series_monthly_stats (tenant_id, provider, series_id, month,"
+        " observation_count, day_mask, first_date, last_date, last_updated_at)"
+        " SELECT tenant_id, provider, series_id, date_trunc('month', obs_date)::date, count(*),"
+        " bit_or(1 << (extract(day FROM obs_date)::int - 1)), min(obs_date), max(obs_date),"
+        " max(coalesce(updated_at, ingested_at)) FROM external_timeseries_obs"
+        " WHERE tenant_id = %(t)s AND provider = %(p)s AND series_id BETWEEN %(low)s AND %(high)s"
+        " GROUP BY 1, 2, 3, 4",
+        {"t": TENANT, "p": PROVIDER, "low": series_name(low), "high": series_name(high)},
+    )  # fmt: skip
+
+
+def series_name(n: int) -> str:
+    return f"{PREFIX}{n:06d}"
+
+
 def add_run_history(database_url: str, providers: list[str], days: int = 30) -> None:
     """A month of daily scheduled ingest runs per provider (what SLA's 30-day window reads),
     for a database that was just filled by one hand run."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute(
             "INSERT INTO job_runs (id, job_id, provider, trigger, parameters, status, rows_new,"
-            " replica_id, created_at, started_at, finished_at, duration_ms, slot)"
+            " replica_id, created_at, started_at, finished_at, duration_ms, slot,"
+            " unfinished_datasets)"
             " SELECT gen_random_uuid(), 'ingest.' || p, p, 'scheduled', '{}', 'succeeded', 0,"
-            " 'bench-scale', s, s, s + interval '40 seconds', 40000, s"
+            " 'bench-scale', s, s, s + interval '40 seconds', 40000, s, '{}'"
             " FROM unnest(%s::text[]) p,"
             " generate_series(date_trunc('day', now()) - make_interval(days => %s::int),"
             "   now() - interval '1 day', interval '1 day') s",
