@@ -51,16 +51,24 @@ def _invalid(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
+# An error names this many configured datasets at most: a provider may configure thousands.
+LISTED_DATASETS = 20
+
+
 def check_datasets(
     provider: str, section: ProviderSection, datasets: list[str], *, field: str
 ) -> None:
     """A 422 naming `field[j]` for the first dataset the provider file does not configure."""
     configured = section.series_ids
+    known = set(configured)
     for j, dataset in enumerate(datasets):
-        if dataset not in configured:
+        if dataset not in known:
+            shown = ", ".join(configured[:LISTED_DATASETS])
+            more = len(configured) - LISTED_DATASETS
             raise _invalid(
                 f"{field}[{j}]",
-                f"unknown dataset {dataset!r} for {provider}; configured: {', '.join(configured)}",
+                f"unknown dataset {dataset!r} for {provider}; configured: {shown}"
+                + (f" and {more} more (GET /v1/external/series lists them)" if more > 0 else ""),
             )
 
 

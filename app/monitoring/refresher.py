@@ -124,11 +124,15 @@ class MetricsRefresher:
             for family in metrics.EXTERNAL_DATA_LAST_SUCCESS.collect()
             for sample in family.samples
         }
+        # Sets, built once: a provider may configure tens of thousands of datasets.
+        configured: dict[str, set[str]] = {
+            name: set(section.series_ids) for name, section in config.providers.items()
+        }
         for (provider, series_id), at in stored.items():
             section = config.providers.get(provider)  # type: ignore[call-overload]
             if section is None or not section.enabled or not is_dataset(series_id):
                 continue
-            if section.series_ids and series_id not in section.series_ids:
+            if configured[provider] and series_id not in configured[provider]:
                 continue  # no longer configured: not collected, so not stale either
             if at.timestamp() > current.get((provider, series_id), 0.0):
                 metrics.EXTERNAL_DATA_LAST_SUCCESS.labels(provider, series_id).set(at.timestamp())

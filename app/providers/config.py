@@ -213,6 +213,9 @@ class ProviderConfigError(ValueError):
     """The file is unusable; the message names the file, line and key."""
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_provider_config(path: Path) -> ProvidersConfig:
     path = resolve_config_path(path)
     try:
@@ -220,8 +223,10 @@ def load_provider_config(path: Path) -> ProvidersConfig:
     except OSError as exc:
         raise ProviderConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        document = yaml.safe_load(text)
-        root = yaml.compose(text)
+        # libyaml's loader when PyYAML has it: a file of 20,000 datasets loads in a second
+        # instead of half a minute (line numbers for errors come from the same parser).
+        document = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
