@@ -15,13 +15,10 @@ from app.providers.config import ProviderSection, load_provider_config
 CONFIG = Path("config/external_providers.yml")
 
 
-def _fred_with(count: int) -> object:
-    section = load_provider_config(CONFIG).providers["fred"]  # type: ignore[index]
-    return section.model_copy(
-        update={
-            "datasets": [{"series_id": f"S{n:05d}", "frequency": "daily"} for n in range(count)]
-        }
-    )
+def _fred_with(count: int) -> ProviderSection:
+    section: ProviderSection = load_provider_config(CONFIG).providers["fred"]  # type: ignore[index]
+    datasets = [{"series_id": f"S{n:05d}", "frequency": "daily"} for n in range(count)]
+    return section.model_copy(update={"datasets": datasets})
 
 
 def test_an_unknown_dataset_names_its_field_and_a_bounded_sample() -> None:
