@@ -6,6 +6,7 @@ importing the app never imports it."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 import uuid
@@ -83,6 +84,12 @@ def _turn() -> Iterator[Any]:
         warnings.simplefilter("ignore")
         if _CONTEXT is None:
             _CONTEXT = ephemeral_context()
+            # GE's modules and context double the objects a full garbage collection scans
+            # (~190k more, ~150 ms a collection: a serving replica's p99 after its first
+            # validation). They live as long as the process: frozen, as the lifespan froze
+            # what startup built.
+            gc.collect()
+            gc.freeze()
         yield _CONTEXT
 
 
