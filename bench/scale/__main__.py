@@ -116,17 +116,23 @@ def run(
 @click.option("--ingest-rows", type=click.IntRange(1_000, 5_000_000), default=100_000,
               show_default=True, help="Rows the ingest throughput measure collects.")  # fmt: skip
 @click.option("--loadgen", type=click.Choice(LOADGENS), default="auto", show_default=True)
+@click.option("--configure-synthetic", is_flag=True,
+              help="Configure the synthetic series as FRED datasets in the measured service's "
+              "providers file (health and SLA then cover each one), instead of keeping them "
+              "in the catalog only.")  # fmt: skip
 def main(
     shapes: str, series: int, rows: int, include_largest: bool, data_dir: Path,
     output: Path | None, clients: int, connections: int, duration: int, warmup: int,
     validation_rows: int, validation_timeout: int, ingest_rows: int, loadgen: str,
+    configure_synthetic: bool,
 ) -> None:  # fmt: skip
     """The service's figures at each data shape, and the scale targets."""
     signal.signal(signal.SIGTERM, _terminate)
     chosen = parse_shapes(shapes, series, rows, include_largest)
     options = Options(
-        clients, connections, duration, warmup, validation_rows, validation_timeout, ingest_rows
-    )
+        clients, connections, duration, warmup, validation_rows, validation_timeout, ingest_rows,
+        configure_synthetic,
+    )  # fmt: skip
     started = time.monotonic()
     columns: list[Column] = []
     failure = None
@@ -137,7 +143,11 @@ def main(
         failure = f"stopped: {exc}"[:300]
     notes = [
         f"whole run {time.monotonic() - started:,.0f} s; the synthetic series are FRED's, in "
-        "the catalog but not in the providers file",
+        + (
+            "the catalog and configured in the providers file"
+            if configure_synthetic
+            else "the catalog but not in the providers file"
+        ),
         "SLA/health: AURUM_HEALTH_CACHE_SECONDS=0, AURUM_ADMIN_READ_DEADLINE_SECONDS=60; "
         "read API: external_read_cache flag off",
         *([failure] if failure else []),

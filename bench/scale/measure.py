@@ -45,6 +45,7 @@ class Options:
     validation_rows: int
     validation_timeout: int
     ingest_rows: int
+    configure_synthetic: bool = False
 
 
 def _pause_monitors(client: httpx.Client) -> None:
@@ -69,14 +70,18 @@ def _release_claims(database_url: str) -> None:
         )
 
 
-def _providers_file(workdir: Path, database_url: str) -> tuple[dict[str, str], list[str]]:
-    """The service's providers file with every synthetic series configured as a FRED dataset
-    (a deployment with 20,000 series configures them: health and SLA cover each), and the
-    series the sandbox serves, which the measured ingest collects (the synthetic ones exist
-    only in the database)."""
+def _providers_file(
+    workdir: Path, database_url: str, configure: bool
+) -> tuple[dict[str, str], list[str]]:
+    """The series the sandbox serves, which the measured ingest collects (the synthetic ones
+    exist only in the database), and with `configure` the service's providers file with every
+    synthetic series configured as a FRED dataset (a deployment that collects 20,000 series
+    configures them: health and SLA cover each)."""
     data = yaml.safe_load(resolve_config_path(Settings().provider_config_path).read_text())
     fred = data["providers"][PROVIDER]
     collected = [str(entry["series_id"]) for entry in fred["datasets"]]
+    if not configure:
+        return {}, collected
     synthetic = current_size(database_url).synthetic_series
     fred["datasets"] = fred["datasets"] + [
         {"series_id": series_name(n), "frequency": "daily"} for n in range(1, synthetic + 1)
@@ -91,7 +96,7 @@ def measure(
     column: Column,
 ) -> None:  # fmt: skip
     headers = {"X-API-Key": key}
-    config, collected = _providers_file(workdir, deps.database_url)
+    config, collected = _providers_file(workdir, deps.database_url, options.configure_synthetic)
     overrides = OVERRIDES | config
     with real_server(workdir, deps, overrides, label=f"real-{shape.name}") as server:
         base = f"http://{HOST}:{server.port}"
