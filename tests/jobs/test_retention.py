@@ -24,6 +24,27 @@ def _keep_centuries(data: dict[str, Any]) -> None:
     data["jobs"] = {**data["jobs"], "retention_days": 100_000, "outbox_retention_days": 7}
 
 
+async def _retention_run(settings: Settings, tmp_path: Path) -> dict[str, Any]:
+    """maintenance.retention triggered over the API on a leader app; its finished run."""
+    app = create_app(
+        settings.model_copy(
+            update={
+                "scheduler_enabled": True,
+                "leader_poll_seconds": 0.2,
+                "scheduler_sync_seconds": 0.2,
+                "provider_config_path": provider_file(tmp_path, _keep_centuries),
+            }
+        )
+    )
+    operator = bearer(settings, Role.OPERATOR)
+    async with running_app(app) as client:
+        scheduler = app.state.resources.scheduler
+        await wait_for(lambda: scheduler.is_leader, timeout=10, what="leadership")
+        response = await client.post(f"{JOBS}/maintenance.retention/trigger", headers=operator)
+        assert response.status_code == 202, response.text
+        return await finished_run(client, response.json()["run"]["id"], operator)
+
+
 async def test_retention_deletes_old_observations_and_long_sent_outbox_rows(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
@@ -44,23 +65,7 @@ async def test_retention_deletes_old_observations_and_long_sent_outbox_rows(
         "(%s, 'unsent', '{}', NULL, now() - interval '31 days') RETURNING id, key",
         *[f"aurum.ref.{tenant}.series.v1"] * 3,
     )
-    app = create_app(
-        settings.model_copy(
-            update={
-                "scheduler_enabled": True,
-                "leader_poll_seconds": 0.2,
-                "scheduler_sync_seconds": 0.2,
-                "provider_config_path": provider_file(tmp_path, _keep_centuries),
-            }
-        )
-    )
-    operator = bearer(settings, Role.OPERATOR)
-    async with running_app(app) as client:
-        scheduler = app.state.resources.scheduler
-        await wait_for(lambda: scheduler.is_leader, timeout=10, what="leadership")
-        response = await client.post(f"{JOBS}/maintenance.retention/trigger", headers=operator)
-        assert response.status_code == 202, response.text
-        run = await finished_run(client, response.json()["run"]["id"], operator)
+    run = await _retention_run(settings, tmp_path)
     assert run["status"] == "succeeded", run
     assert run["progress"]["deleted"] >= 1 and run["progress"]["outbox_deleted"] >= 1
     left = sql(
@@ -97,23 +102,7 @@ async def test_retention_deletes_and_recomputes_the_monthly_stats_it_thins(
             day,
         )
     seed_stats(database_url, tenant)  # as the ingest would have left them
-    app = create_app(
-        settings.model_copy(
-            update={
-                "scheduler_enabled": True,
-                "leader_poll_seconds": 0.2,
-                "scheduler_sync_seconds": 0.2,
-                "provider_config_path": provider_file(tmp_path, _keep_centuries),
-            }
-        )
-    )
-    operator = bearer(settings, Role.OPERATOR)
-    async with running_app(app) as client:
-        scheduler = app.state.resources.scheduler
-        await wait_for(lambda: scheduler.is_leader, timeout=10, what="leadership")
-        response = await client.post(f"{JOBS}/maintenance.retention/trigger", headers=operator)
-        assert response.status_code == 202, response.text
-        run = await finished_run(client, response.json()["run"]["id"], operator)
+    run = await _retention_run(settings, tmp_path)
     assert run["status"] == "succeeded", run
     try:
         left, grouped = stats_and_grouped(database_url, tenant)
